@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    create .venv, install, and start ModelPilot with embedded defaults
+#   make test   create .venv, install, and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast lint check bench clean
+
+$(STAMP): pyproject.toml uv.lock
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv sync --frozen --inexact --all-extras --python $(VENV)/bin/python
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/modelpilot up
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+# Everything but the slow fault/soak/browser tests, for the edit-test loop.
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not slow and not browser"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+check: lint
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench.overhead
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
