@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml uv.lock
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv sync --frozen --inexact --all-extras --python $(VENV)/bin/python
+	$(VENV)/bin/uv sync --frozen --inexact --all-extras --all-groups --python $(VENV)/bin/python
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -20,7 +20,6 @@ def serve(app: Any, *, host: str = "127.0.0.1", startup_timeout_s: float = 10.0,
     """
     cfg = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off", **config)
     server = uvicorn.Server(cfg)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
