@@ -60,7 +60,9 @@ def start_modelpilot(name: str, args: Sequence[str], *, env: dict[str, str] | No
     return Service(name, url, process)
 
 
-def wait_until_listening(port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float = 20) -> None:
+def wait_until_listening(
+    port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float = 20
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -41,7 +41,9 @@ def request_mix() -> list[tuple[str, bytes]]:
     """(kind, body) pairs; kinds: json, stream, tool."""
 
     def body(n: int, **extra: object) -> bytes:
-        messages = [{"role": "user", "content": f"Question {n}: summarise the plot of a short story in two lines."}]
+        messages = [
+            {"role": "user", "content": f"Question {n}: summarise the plot of a short story in two lines."}
+        ]
         return orjson.dumps({"model": MODEL, "max_tokens": 96, "messages": messages, **extra})
 
     mix = []
@@ -58,7 +60,9 @@ class Sample:
     ttfb_ms: list[float] = field(default_factory=list)
 
 
-async def timed_request(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> tuple[float, float]:
+async def timed_request(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[float, float]:
     """(total ms, time to first body byte ms) for one POST /v1/messages, body read to the end."""
     start = time.perf_counter()
     async with session.post(f"{url}/v1/messages", data=body, headers=headers) as response:
@@ -118,7 +122,9 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
             figures[name]["p99_ms"] = percentile(sample.latency_ms, 99)
             figures[name]["ttfb_p50_ms"] = percentile(sample.ttfb_ms, 50)
         for name in order:
-            figures[name]["rps"] = await throughput_round(targets[name], args.throughput_requests, args.concurrency)
+            figures[name]["rps"] = await throughput_round(
+                targets[name], args.throughput_requests, args.concurrency
+            )
         per_round.append(figures)
 
     def med(name: str, key: str) -> float:
@@ -149,16 +155,36 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
 def print_report(result: dict[str, object]) -> None:
     d, p, a = result["direct"], result["proxy"], result["added"]  # type: ignore[index]
     rows = [
-        ["latency p50, concurrency 1 (ms)", f"{d['p50_ms']:.2f}", f"{p['p50_ms']:.2f}", f"+{a['p50_ms']:.2f} ms"],
-        ["latency p99, concurrency 1 (ms)", f"{d['p99_ms']:.2f}", f"{p['p99_ms']:.2f}", f"+{a['p99_ms']:.2f} ms"],
-        ["stream time to first byte p50 (ms)", f"{d['ttfb_p50_ms']:.2f}", f"{p['ttfb_p50_ms']:.2f}", f"+{a['ttfb_p50_ms']:.2f} ms"],
+        [
+            "latency p50, concurrency 1 (ms)",
+            f"{d['p50_ms']:.2f}",
+            f"{p['p50_ms']:.2f}",
+            f"+{a['p50_ms']:.2f} ms",
+        ],
+        [
+            "latency p99, concurrency 1 (ms)",
+            f"{d['p99_ms']:.2f}",
+            f"{p['p99_ms']:.2f}",
+            f"+{a['p99_ms']:.2f} ms",
+        ],
+        [
+            "stream time to first byte p50 (ms)",
+            f"{d['ttfb_p50_ms']:.2f}",
+            f"{p['ttfb_p50_ms']:.2f}",
+            f"+{a['ttfb_p50_ms']:.2f} ms",
+        ],
         [
             f"requests/s, concurrency {result['concurrency']}, 20 ms upstream",
             f"{d['rps']:.0f}",
             f"{p['rps']:.0f}",
             f"x{result['rps_ratio']:.2f}",
         ],
-        ["RSS now / peak (MB)", f"{result['simulator_rss_mb']:.0f} (simulator)", f"{result['proxy_rss_mb']:.0f} / {result['proxy_peak_rss_mb']:.0f}", ""],
+        [
+            "RSS now / peak (MB)",
+            f"{result['simulator_rss_mb']:.0f} (simulator)",
+            f"{result['proxy_rss_mb']:.0f} / {result['proxy_peak_rss_mb']:.0f}",
+            "",
+        ],
     ]
     print_table(
         f"Proxy overhead: median of {result['rounds']} interleaved rounds, {result['requests_per_round']} requests each",
@@ -168,7 +194,9 @@ def print_report(result: dict[str, object]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=60, help="requests per round at concurrency 1")
     parser.add_argument("--concurrency", type=int, default=32)

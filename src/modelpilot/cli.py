@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, str] = {
     "up": "modelpilot.stack:up_command",
     "proxy": "modelpilot.proxy.cli:proxy_command",
     "sim": "modelpilot.sim.cli:sim_command",
+    "control": "modelpilot.control.cli:control_command",
+    "admin": "modelpilot.control.cli:admin_group",
 }
 
 
@@ -50,7 +52,9 @@ class LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=LazyGroup, lazy_subcommands=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, lazy_subcommands=SUBCOMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="modelpilot")
 def main() -> None:
     """ModelPilot: send each Claude API request to the cheapest model that will do the job.

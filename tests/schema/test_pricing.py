@@ -54,7 +54,10 @@ def test_long_context_tier_prices_the_whole_request_above_the_threshold() -> Non
     assert cost("claude-haiku-5-5", Usage(input_tokens=150_000, output_tokens=1_000)) == 77_500
     # cached tokens count toward the threshold: 60K fresh + 50K read = 110K prompt tokens
     # 60,000 * 0.50 + 50,000 * 0.05 + 1,000 * 2.50 = 30,000 + 2,500 + 2,500
-    assert cost("claude-haiku-5-5", Usage(input_tokens=60_000, cache_read_tokens=50_000, output_tokens=1_000)) == 35_000
+    assert (
+        cost("claude-haiku-5-5", Usage(input_tokens=60_000, cache_read_tokens=50_000, output_tokens=1_000))
+        == 35_000
+    )
 
 
 def test_fractions_of_a_micro_dollar_round_half_up_once_per_request() -> None:
@@ -93,7 +96,12 @@ def test_unknown_or_unpriced_models_have_no_cost_rather_than_a_wrong_one() -> No
 
 def test_stream_deltas_overwrite_cumulative_totals_and_keep_the_rest() -> None:
     start = Usage.from_api(
-        {"input_tokens": 12, "cache_read_input_tokens": 7, "cache_creation_input_tokens": 0, "output_tokens": 1}
+        {
+            "input_tokens": 12,
+            "cache_read_input_tokens": 7,
+            "cache_creation_input_tokens": 0,
+            "output_tokens": 1,
+        }
     )
     final = start.merged_with_stream_delta({"output_tokens": 58, "input_tokens": None})
     assert (final.input_tokens, final.cache_read_tokens, final.output_tokens) == (12, 7, 58)

@@ -70,9 +70,7 @@ class CostBreakdown:
         return self.baseline_micros - self.actual_micros
 
 
-def price_request(
-    usage: Usage, *, served: str, requested: str, catalog: Catalog
-) -> CostBreakdown:
+def price_request(usage: Usage, *, served: str, requested: str, catalog: Catalog) -> CostBreakdown:
     """Price one answer served by ``served`` for a caller that asked for ``requested``."""
 
     def priced(model_id: str) -> int | None:

@@ -30,7 +30,12 @@ class Usage:
 
     @property
     def prompt_tokens(self) -> int:
-        return self.input_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens + self.cache_read_tokens
+        return (
+            self.input_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+            + self.cache_read_tokens
+        )
 
     @property
     def is_batch(self) -> bool:
