@@ -159,19 +159,19 @@ def print_report(result: dict[str, object]) -> None:
             "latency p50, concurrency 1 (ms)",
             f"{d['p50_ms']:.2f}",
             f"{p['p50_ms']:.2f}",
-            f"+{a['p50_ms']:.2f} ms",
+            f"{a['p50_ms']:+.2f} ms",
         ],
         [
             "latency p99, concurrency 1 (ms)",
             f"{d['p99_ms']:.2f}",
             f"{p['p99_ms']:.2f}",
-            f"+{a['p99_ms']:.2f} ms",
+            f"{a['p99_ms']:+.2f} ms",
         ],
         [
             "stream time to first byte p50 (ms)",
             f"{d['ttfb_p50_ms']:.2f}",
             f"{p['ttfb_p50_ms']:.2f}",
-            f"+{a['ttfb_p50_ms']:.2f} ms",
+            f"{a['ttfb_p50_ms']:+.2f} ms",
         ],
         [
             f"requests/s, concurrency {result['concurrency']}, 20 ms upstream",

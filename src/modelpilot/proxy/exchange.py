@@ -1,0 +1,316 @@
+"""One proxied request: read (or stream) the caller's body, send it upstream, relay the answer.
+
+The relay forwards each upstream chunk as it arrives and awaits every ASGI send, so a slow caller
+slows the upstream read (backpressure) and nothing is buffered, except the two cases that need the
+whole body: the request body of ``/v1/messages`` and ``count_tokens`` (validated as JSON, 32 MiB
+cap, as the real API) and the JSON answers of batch endpoints (``results_url`` rewrite).
+Usage is read on the side from the very bytes that were already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
+from modelpilot.proxy.batches import is_batch_object_path, request_origin, rewrite_results_urls
+from modelpilot.proxy.errors import (
+    InvalidRequestError,
+    ProxyError,
+    RequestTooLargeError,
+    UpstreamError,
+    new_request_id,
+    render_error,
+)
+from modelpilot.proxy.headers import downstream_response_headers, header_value, upstream_request_headers
+from modelpilot.proxy.recording import MessageTap, RequestRecord, decode_body, price
+from modelpilot.proxy.settings import ProxySettings
+from modelpilot.proxy.upstream import RequestBody, UpstreamClient, UpstreamResponse
+from modelpilot.proxy.watch import ClientDisconnected, DisconnectWatch
+from modelpilot.schema.catalog import Catalog
+
+log = logging.getLogger("modelpilot.proxy")
+
+_JSON_BODY_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+
+
+class Exchange:
+    """State of one request from the caller's first byte to the record (see module doc)."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        settings: ProxySettings,
+        upstream: UpstreamClient,
+        catalog: Catalog,
+    ) -> None:
+        self._scope = scope
+        self._receive = receive
+        self._send = send
+        self._settings = settings
+        self._upstream = upstream
+        self._catalog = catalog
+        self._started = time.perf_counter()
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._watch = DisconnectWatch(receive, task)
+        self._response: UpstreamResponse | None = None
+        self._response_started = False
+        self._response_framed = False  # the answer has a content-length we must honour
+        self._tap: MessageTap | None = None
+        self._upload_error: Exception | None = None
+        self.status = 0
+        self.request_id: str | None = None
+        self.requested_model: str | None = None
+        self.error_type: str | None = None
+        self.is_stream = False
+        self.is_complete = False
+        self.ttfb_ms: float | None = None
+
+    # -- the request -------------------------------------------------------------------------
+    async def run(self) -> RequestRecord:
+        """Handle the request completely and return its record (never raises on our errors)."""
+        try:
+            await self._forward()
+        except ProxyError as exc:
+            await self._fail(exc)
+        except ClientDisconnected:
+            pass  # the caller left while sending its body; nothing to answer
+        except asyncio.CancelledError:
+            if not self._watch.is_disconnected:
+                raise
+            # The cancellation was ours (the caller left): absorb it so the record is still made.
+            self._task.uncancel()
+        finally:
+            self._watch.stop()
+            if self._response is not None:
+                # Unread rest (caller gone, failure): drop the connection rather than drain it.
+                self._response.close()
+        return self._record()
+
+    async def _forward(self) -> None:
+        scope = self._scope
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        body = await self._request_body(headers)
+        raw_path: bytes = scope.get("raw_path") or self.path.encode()
+        query: bytes = scope.get("query_string", b"")
+        target = raw_path.decode("latin-1")
+        if query:
+            target += "?" + query.decode("latin-1")
+        out_headers = upstream_request_headers(headers, fallback_api_key=self._settings.anthropic_api_key)
+        if isinstance(body, bytes) or body is None:
+            self._watch.start()
+        try:
+            response = await self._upstream.send(self.method, target, out_headers, body)
+        except UpstreamError:
+            # The upload generator's own errors reach us wrapped by the HTTP client.
+            if self._upload_error is not None:
+                raise self._upload_error from None
+            raise
+        self._response = response
+        await self._relay(response)
+
+    async def _request_body(self, headers: list[tuple[bytes, bytes]]) -> RequestBody:
+        declared = header_value(headers, b"content-length")
+        length = int(declared) if declared is not None and declared.isdigit() else None
+        if self.path in _JSON_BODY_PATHS and self.method == "POST":
+            body = await self._read_limited(self._settings.max_body_bytes, length)
+            self._check_json(body, header_value(headers, b"content-encoding"))
+            return body
+        if length is None and header_value(headers, b"transfer-encoding") is None:
+            return None  # HTTP/1.1: no length and no chunking means no body
+        if length is not None and length > self._settings.max_upload_bytes:
+            await self._read_limited(self._settings.max_upload_bytes, length)  # raises, after draining
+        if length == 0:
+            await self._read_limited(0, 0)
+            return b""
+        return self._stream_body()
+
+    async def _read_limited(self, limit: int, declared: int | None) -> bytes:
+        """The whole body, or RequestTooLargeError once the body (read to its end, so the caller
+        can read our answer instead of hitting a reset mid-upload) exceeds ``limit``."""
+        too_large = declared is not None and declared > limit
+        parts: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._watch.mark_disconnected()
+                raise ClientDisconnected
+            chunk: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            size += len(chunk)
+            if size > limit:
+                too_large = True
+            if not too_large:
+                parts.append(chunk)
+        if too_large:
+            raise RequestTooLargeError(f"request body exceeds the {limit} byte limit for {self.path}")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _check_json(self, body: bytes, content_encoding: bytes | None) -> None:
+        try:
+            document: Any = orjson.loads(decode_body(body, content_encoding))
+        except (orjson.JSONDecodeError, zlib.error, ValueError) as exc:
+            raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
+        if isinstance(document, dict):
+            model = document.get("model")
+            self.requested_model = model if isinstance(model, str) else None
+            self.is_stream = document.get("stream") is True
+
+    async def _stream_body(self) -> AsyncIterator[bytes]:
+        """The caller's upload handed to the upstream chunk by chunk, never held whole."""
+        limit = self._settings.max_upload_bytes
+        size = 0
+        more = True
+        while more:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._watch.mark_disconnected()
+                self._upload_error = ClientDisconnected()
+                raise self._upload_error
+            chunk: bytes = message.get("body", b"")
+            more = message.get("more_body", False)
+            size += len(chunk)
+            if size > limit:
+                self._upload_error = RequestTooLargeError(f"request body exceeds the {limit} byte limit")
+                raise self._upload_error
+            if chunk:
+                yield chunk
+        self._watch.start()
+
+    # -- the answer --------------------------------------------------------------------------
+    async def _relay(self, response: UpstreamResponse) -> None:
+        headers = downstream_response_headers(response.raw_headers)
+        self.status = response.status
+        request_id = header_value(headers, b"request-id")
+        self.request_id = request_id.decode("latin-1") if request_id is not None else None
+        content_type = header_value(headers, b"content-type") or b""
+        encoding = header_value(headers, b"content-encoding")
+        self.is_stream = content_type.startswith(b"text/event-stream")
+        if is_batch_object_path(self.path) and content_type.startswith(b"application/json"):
+            await self._relay_batch_object(response, headers, encoding)
+            return
+        if self.path == "/v1/messages" and self.method == "POST":
+            self._tap = MessageTap()
+        self._response_framed = header_value(headers, b"content-length") is not None
+        await self._send({"type": "http.response.start", "status": response.status, "headers": headers})
+        self._response_started = True
+        send = self._send
+        tap = self._tap
+        stream = self.is_stream
+        async for chunk in response.iter_chunks():
+            if self.ttfb_ms is None:
+                self.ttfb_ms = self._elapsed_ms()
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if tap is not None:
+                # After the send: reading usage never delays the caller's bytes.
+                if stream:
+                    tap.feed_stream(chunk)
+                else:
+                    tap.feed_body(chunk)
+        self._watch.stop()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        response.release()
+        self._response = None
+        if tap is not None and not stream:
+            tap.finish_body(content_encoding=encoding)
+        self.is_complete = tap.is_complete if tap is not None and stream else True
+
+    async def _relay_batch_object(
+        self, response: UpstreamResponse, headers: list[tuple[bytes, bytes]], encoding: bytes | None
+    ) -> None:
+        raw = b"".join([chunk async for chunk in response.iter_chunks()])
+        response.release()
+        self._response = None
+        body = raw
+        origin = request_origin(
+            self._scope.get("scheme", "http"),
+            header_value(self._scope["headers"], b"host"),
+            self._settings.public_base_url,
+        )
+        if origin is not None and (encoding is not None or b"results_url" in raw):
+            try:
+                decoded = decode_body(raw, encoding)
+            except (zlib.error, ValueError):
+                log.warning("cannot decode a %s batch answer; results_url left as sent", encoding)
+                decoded = None
+            if decoded is not None and origin is not None:
+                rewritten = rewrite_results_urls(decoded, origin=origin)
+                if rewritten != decoded:
+                    body = rewritten
+                    # The body is now ours: plain bytes with their own length.
+                    headers = [
+                        (name, value)
+                        for name, value in headers
+                        if name not in (b"content-length", b"content-encoding")
+                    ]
+                    headers.append((b"content-length", str(len(body)).encode()))
+        self.ttfb_ms = self._elapsed_ms()
+        self._watch.stop()
+        await send_response(self._send, response.status, headers, body)
+        self._response_started = True
+        self.is_complete = True
+
+    # -- failures and the record -------------------------------------------------------------
+    async def _fail(self, error: ProxyError) -> None:
+        self.error_type = error.kind
+        if self._watch.is_disconnected:
+            return
+        if not self._response_started:
+            self.request_id = self.request_id or new_request_id()
+            self._watch.stop()
+            status, headers, body = render_error(error, self.request_id)
+            self.status = status
+            await send_response(self._send, status, headers, body)
+            return
+        # The status line is gone: all that is left is to end the answer where it broke off.
+        log.warning("upstream failed mid-answer for %s %s: %s", self.method, self.path, error)
+        self._watch.stop()
+        if self._response_framed:
+            # Ending cleanly would claim a complete body; returning without the final message
+            # makes the server drop the connection, so the caller sees the truncation.
+            return
+        await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._started) * 1000.0
+
+    def _record(self) -> RequestRecord:
+        tap = self._tap
+        served = tap.served_model if tap is not None else None
+        usage = tap.usage if tap is not None else None
+        error_type = self.error_type or (tap.error_type if tap is not None else None)
+        return RequestRecord(
+            request_id=self.request_id,
+            method=self.method,
+            path=self.path,
+            status=self.status,
+            requested_model=self.requested_model,
+            served_model=served,
+            usage=usage,
+            cost=price(usage, served=served, requested=self.requested_model, catalog=self._catalog),
+            is_stream=self.is_stream,
+            is_complete=self.is_complete and not self._watch.is_disconnected and self.error_type is None,
+            is_client_disconnected=self._watch.is_disconnected,
+            error_type=error_type,
+            stop_reason=tap.stop_reason if tap is not None else None,
+            latency_ms=self._elapsed_ms(),
+            ttfb_ms=self.ttfb_ms,
+        )
+
+
+__all__ = ["Exchange"]
