@@ -13,7 +13,9 @@ import uvicorn
 
 
 @contextmanager
-def serve(app: Any, *, host: str = "127.0.0.1", startup_timeout_s: float = 10.0, **config: Any) -> Iterator[str]:
+def serve(
+    app: Any, *, host: str = "127.0.0.1", startup_timeout_s: float = 10.0, **config: Any
+) -> Iterator[str]:
     """Serve ``app`` on an ephemeral port of ``host`` and yield its base URL (``http://h:p``).
 
     The server runs its own event loop in a daemon thread and is shut down on exit.

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sim": "modelpilot.sim.cli:sim_command",
     "control": "modelpilot.control.cli:control_command",
     "admin": "modelpilot.control.cli:admin_group",
+    "inspect": "modelpilot.proxy.inspect:inspect_command",
 }
 
 

@@ -6,16 +6,28 @@ work is a dictionary lookup, a header copy and a relay loop (see ``exchange.py``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import orjson
 
+from modelpilot.proxy.accounting import charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
+from modelpilot.proxy.control_client import ControlPlaneClient
+from modelpilot.proxy.decisions import DecisionClient
 from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
 from modelpilot.proxy.exchange import Exchange
+from modelpilot.proxy.feedback import FEEDBACK_PATH, Feedback, FeedbackBook, log_feedback
+from modelpilot.proxy.flusher import Backoff, MeterFlusher
+from modelpilot.proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.recording import RequestRecord, log_record
+from modelpilot.proxy.routing import Router
 from modelpilot.proxy.settings import ProxySettings
+from modelpilot.proxy.spool import Spool
 from modelpilot.proxy.upstream import AiohttpUpstream, UpstreamClient
 from modelpilot.schema.catalog import Catalog, load_catalog
 
@@ -39,12 +51,24 @@ class ProxyApp:
         owns_upstream: bool,
         on_record: Callable[[RequestRecord], None],
         catalog: Catalog,
+        metrics: ProxyMetrics | None = None,
+        spool: Spool | None = None,
+        flusher: MeterFlusher | None = None,
+        control_plane: ControlPlaneClient | None = None,
+        router: Router | None = None,
+        feedback: FeedbackBook | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
         self._owns_upstream = owns_upstream
         self._on_record = on_record
         self._catalog = catalog
+        self.metrics = metrics or ProxyMetrics(catalog)
+        self.spool = spool
+        self.flusher = flusher
+        self._control_plane = control_plane
+        self.router = router
+        self.feedback = feedback or FeedbackBook()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -58,11 +82,21 @@ class ProxyApp:
                     settings=self.settings,
                     upstream=self.upstream,
                     catalog=self._catalog,
+                    router=self.router,
                 )
                 record = await exchange.run()
                 self._deliver(record)
+            elif path == FEEDBACK_PATH:
+                await self.feedback.handle(scope["method"], receive, send)
             elif path == "/healthz":
                 await send_response(send, 200, list(_HEALTH_HEADERS), _HEALTH_BODY)
+            elif path == "/metrics":
+                body = self.metrics.render()
+                headers = [
+                    (b"content-type", METRICS_CONTENT_TYPE),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send_response(send, 200, headers, body)
             else:
                 error = NotFoundError(f"{scope['method']} {path} is not served by this proxy")
                 await send_response(send, *render_error(error, new_request_id()))
@@ -71,11 +105,34 @@ class ProxyApp:
         # Other scope types (websocket) are not part of the Anthropic API; returning closes them.
 
     def _deliver(self, record: RequestRecord) -> None:
+        self._meter(record)
+        self.feedback.remember(record)
         try:
             self._on_record(record)
         except Exception:
             # A broken metering hook must not break the caller's request; make it loud instead.
             log.exception("on_record failed for %s %s", record.method, record.path)
+
+    def _meter(self, record: RequestRecord) -> None:
+        # Committed to the spool before the request is done (see spool.py on durability).
+        charge = None
+        try:
+            now = datetime.now(UTC)
+            charge = charge_request(record, catalog=self._catalog, now=now)
+            spool = self.spool
+            if charge is not None and spool is not None and not spool.add(charge):
+                self.metrics.spool_refused.inc()
+            if self.settings.metadata_logs and spool is not None:
+                entry = metadata_log_entry(record, charge, catalog=self._catalog, now=now)
+                if entry is not None and not spool.add_log(entry):
+                    self.metrics.spool_refused_logs.inc()
+        except sqlite3.Error:
+            log.exception("could not write a request to the meter spool")
+            self.metrics.spool_errors.inc()
+        except Exception:
+            # The answer is already sent: a metering bug must not fail the request; make it loud.
+            log.exception("metering failed for %s %s", record.method, record.path)
+        self.metrics.observe(record, charge)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -84,15 +141,31 @@ class ProxyApp:
                 opener = getattr(self.upstream, "open", None)
                 if opener is not None:
                     await opener()
+                if self.router is not None:
+                    await self.router.open()
+                if self.flusher is not None:
+                    self.flusher.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._owns_upstream:
-                    await self.upstream.aclose()
+                await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
     async def aclose(self) -> None:
-        """Close the upstream pool if the app created it (the lifespan does this by itself)."""
+        """Drain the meter spool (within ``drain_timeout_s``), close it, and close the upstream
+        pool if the app created it. The lifespan does this by itself."""
+        flusher, self.flusher = self.flusher, None
+        if flusher is not None:
+            await flusher.stop(drain_timeout_s=self.settings.drain_timeout_s)
+        control_plane, self._control_plane = self._control_plane, None
+        if control_plane is not None:
+            await control_plane.aclose()
+        spool, self.spool = self.spool, None
+        if spool is not None:
+            spool.close()
+        router, self.router = self.router, None
+        if router is not None:
+            await router.aclose()
         if self._owns_upstream:
             await self.upstream.aclose()
 
@@ -103,6 +176,7 @@ def create_app(
     upstream: UpstreamClient | None = None,
     on_record: Callable[[RequestRecord], None] | None = None,
     catalog: Catalog | None = None,
+    on_feedback: Callable[[Feedback], None] | None = None,
 ) -> ProxyApp:
     """Build the proxy's ASGI app.
 
@@ -111,16 +185,66 @@ def create_app(
     to close. ``on_record`` receives one :class:`RequestRecord` per proxied request, after its
     response has been sent (default: a debug log line). ``catalog`` prices the usage.
 
+    With ``settings.spool_path`` every metered request is committed to that spool file before
+    ``on_record`` runs; with a control plane configured too, the lifespan runs the flusher that
+    sends the spool to it and drains it at shutdown. ``GET /metrics`` serves Prometheus metrics.
+
+    With a control plane, ``POST /v1/messages`` is routed (:class:`~modelpilot.proxy.routing.Router`)
+    and ``POST /modelpilot/feedback`` reports bad answers to ``on_feedback``.
+
     >>> app = create_app(ProxySettings(upstream_url="http://127.0.0.1:9000"))
     >>> # uvicorn.run(app, host="127.0.0.1", port=8787)
     """
+    catalog = catalog if catalog is not None else load_catalog()
+    spool = None
+    if settings.spool_path is not None:
+        spool = Spool.open(settings.spool_path, max_rows=settings.spool_max_rows)
+    metrics = ProxyMetrics(catalog, backlog=spool.backlog if spool is not None else None)
+    control_plane = flusher = None
+    if spool is not None and settings.control_plane_url and settings.control_plane_api_key:
+        control_plane = ControlPlaneClient(
+            settings.control_plane_url,
+            api_key=settings.control_plane_api_key,
+            timeout_s=settings.flush_timeout_s,
+        )
+        flusher = MeterFlusher(
+            spool,
+            control_plane,
+            metrics=metrics,
+            interval_s=settings.flush_interval_s,
+            # Retries start at the interval's pace and slow to at most five minutes.
+            backoff=Backoff(base_s=settings.flush_interval_s, cap_s=max(300.0, settings.flush_interval_s)),
+        )
     return ProxyApp(
         settings,
         upstream=upstream if upstream is not None else AiohttpUpstream(settings),
         owns_upstream=upstream is None,
         on_record=on_record or log_record,
-        catalog=catalog if catalog is not None else load_catalog(),
+        catalog=catalog,
+        metrics=metrics,
+        spool=spool,
+        flusher=flusher,
+        control_plane=control_plane,
+        router=_router(settings),
+        feedback=FeedbackBook(on_feedback=on_feedback or log_feedback),
     )
+
+
+def _router(settings: ProxySettings) -> Router | None:
+    if not (settings.control_plane_url and settings.control_plane_api_key):
+        return None
+    # A pool of its own: decisions are on every request's path and must not queue behind
+    # metering flushes. Connect and read are bounded by the routing budget in DecisionClient.
+    transport = AiohttpUpstream(dataclasses.replace(settings, upstream_url=settings.control_plane_url))
+    client = DecisionClient(
+        transport,
+        api_key=settings.control_plane_api_key,
+        budget_ms=settings.routing_budget_ms,
+        breaker_failures=settings.breaker_failures,
+        breaker_cooldown_s=settings.breaker_cooldown_s,
+        cache_size=settings.decision_cache_size,
+    )
+    return Router(client, checked_streaming=settings.checked_streaming)
 
 
 __all__ = ["ProxyApp", "create_app"]

@@ -1,12 +1,14 @@
 """``modelpilot proxy``: run the local proxy with uvicorn.
 
 The fallback Anthropic key comes from the environment (``ANTHROPIC_API_KEY``) or a file, never
-from a flag, so it does not show in ``ps``.
+from a flag, so it does not show in ``ps``; so does the deployment key (``MODELPILOT_API_KEY``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from pathlib import Path
 
 import click
@@ -15,6 +17,12 @@ from modelpilot.proxy.settings import ProxySettings
 from modelpilot.servers import Listener, serve_all
 
 log = logging.getLogger("modelpilot.proxy")
+
+
+def default_spool_path() -> Path:
+    """Where the meter spool lives unless ``--spool`` says otherwise (XDG state directory)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "modelpilot" / "spool.sqlite3"
 
 
 def _read_key_file(path: Path | None) -> str | None:
@@ -51,25 +59,98 @@ def _read_key_file(path: Path | None) -> str | None:
     default=None,
     help="File holding the key used for requests that carry none (else $ANTHROPIC_API_KEY).",
 )
+@click.option(
+    "--control-plane",
+    "control_plane_url",
+    default=None,
+    envvar="MODELPILOT_CONTROL_PLANE_URL",
+    help="ModelPilot control plane to send usage aggregates to (https, or http on loopback); "
+    "its deployment key comes from $MODELPILOT_API_KEY.",
+)
+@click.option(
+    "--spool",
+    "spool_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="MODELPILOT_SPOOL",
+    help="SQLite file holding metering until the control plane has it "
+    "[default with --control-plane: $XDG_STATE_HOME/modelpilot/spool.sqlite3].",
+)
+@click.option(
+    "--flush-interval",
+    "flush_interval_s",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="MODELPILOT_FLUSH_INTERVAL_S",
+    help="Seconds between two deliveries of usage aggregates to the control plane.",
+)
+@click.option(
+    "--metadata-logs/--no-metadata-logs",
+    default=False,
+    show_default=True,
+    envvar="MODELPILOT_METADATA_LOGS",
+    help="Also send one metadata record per request to the control plane (time, models, category, "
+    "tokens, cost, status, latency; never content).",
+)
+@click.option(
+    "--routing-budget-ms",
+    default=25.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="MODELPILOT_ROUTING_BUDGET_MS",
+    help="Longest wait for a routing decision; past it the request goes unrouted (fails open).",
+)
+@click.option(
+    "--checked-streaming/--no-checked-streaming",
+    default=False,
+    show_default=True,
+    envvar="MODELPILOT_CHECKED_STREAMING",
+    help="Hold routed tool-using or structured-output streams until they pass the checks, "
+    "so they can be escalated (the caller sees the first byte later).",
+)
 def proxy_command(
-    host: str, port: int, upstream_url: str, public_base_url: str | None, anthropic_api_key_file: Path | None
+    host: str,
+    port: int,
+    upstream_url: str,
+    public_base_url: str | None,
+    anthropic_api_key_file: Path | None,
+    control_plane_url: str | None,
+    spool_path: Path | None,
+    flush_interval_s: float,
+    metadata_logs: bool,
+    routing_budget_ms: float,
+    checked_streaming: bool,
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
-    import os
-
     from modelpilot.proxy.app import create_app
 
     key = _read_key_file(anthropic_api_key_file) or os.environ.get("ANTHROPIC_API_KEY") or None
     try:
+        if control_plane_url is not None and spool_path is None:
+            spool_path = default_spool_path()
         settings = ProxySettings(
-            upstream_url=upstream_url, anthropic_api_key=key, public_base_url=public_base_url
+            upstream_url=upstream_url,
+            anthropic_api_key=key,
+            public_base_url=public_base_url,
+            control_plane_url=control_plane_url,
+            control_plane_api_key=os.environ.get("MODELPILOT_API_KEY") or None if control_plane_url else None,
+            spool_path=str(spool_path) if spool_path is not None else None,
+            flush_interval_s=flush_interval_s,
+            metadata_logs=metadata_logs,
+            routing_budget_ms=routing_budget_ms,
+            checked_streaming=checked_streaming,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        app = create_app(settings)
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
     # serve_all stops gracefully on SIGINT/SIGTERM (the lifespan closes the upstream pool), exit 0.
     serve_all(
-        [Listener("proxy", create_app(settings), host, port)],
+        [Listener("proxy", app, host, port)],
         on_started=lambda urls: click.echo(
             f"modelpilot proxy listening on {urls['proxy']} → upstream {settings.upstream_base}", err=True
         ),

@@ -7,6 +7,10 @@ ProxyError                      500 api_error
   InvalidRequestError           400 invalid_request_error  body is not JSON where JSON is required
   RequestTooLargeError          413 request_too_large
   NotFoundError                 404 not_found_error        a path the proxy does not serve
+  ControlPlaneError             - no usable routing decision; never shown to the caller, whose
+                                  request then goes upstream unrouted (fail open). ``reason``
+                                  names the kind: refused, unavailable, timeout, tls, status_4xx,
+                                  status_5xx, invalid_body, circuit_open
 
 Foreign exceptions (aiohttp, OSError) are translated once, in ``upstream.py``, with ``from exc``.
 The statuses are chosen with the SDK in mind: it retries 5xx, so an unreachable upstream (502) and
@@ -57,6 +61,15 @@ class RequestTooLargeError(ProxyError):
 class NotFoundError(ProxyError):
     status = 404
     kind = "not_found_error"
+
+
+class ControlPlaneError(ProxyError):
+    """The control plane gave no usable decision. The request fails open; ``reason`` is the
+    failure kind, counted by the decision client and shown in ``x-modelpilot-fail-open``."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def new_request_id() -> str:

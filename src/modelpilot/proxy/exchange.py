@@ -5,6 +5,12 @@ slows the upstream read (backpressure) and nothing is buffered, except the two c
 whole body: the request body of ``/v1/messages`` and ``count_tokens`` (validated as JSON, 32 MiB
 cap, as the real API) and the JSON answers of batch endpoints (``results_url`` rewrite).
 Usage is read on the side from the very bytes that were already sent.
+
+With a :class:`~modelpilot.proxy.routing.Router`, ``POST /v1/messages`` follows its plan: a routed
+request goes to the cheaper model first; a JSON answer (or, with checked streaming, a tool-using or
+structured stream) is held until it passes the checks of :mod:`modelpilot.proxy.escalation`, and
+otherwise the caller's original bytes go to the requested model, whose answer is relayed instead.
+A routed stream is relayed live: only an error status before its first byte can be escalated.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 
+from modelpilot.proxy import escalation
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
 from modelpilot.proxy.batches import is_batch_object_path, request_origin, rewrite_results_urls
 from modelpilot.proxy.errors import (
@@ -25,11 +32,13 @@ from modelpilot.proxy.errors import (
     ProxyError,
     RequestTooLargeError,
     UpstreamError,
+    UpstreamTimeoutError,
     new_request_id,
     render_error,
 )
 from modelpilot.proxy.headers import downstream_response_headers, header_value, upstream_request_headers
-from modelpilot.proxy.recording import MessageTap, RequestRecord, decode_body, price
+from modelpilot.proxy.recording import Attempt, MessageTap, RequestRecord, decode_body, price
+from modelpilot.proxy.routing import RoutePlan, Router
 from modelpilot.proxy.settings import ProxySettings
 from modelpilot.proxy.upstream import RequestBody, UpstreamClient, UpstreamResponse
 from modelpilot.proxy.watch import ClientDisconnected, DisconnectWatch
@@ -52,6 +61,7 @@ class Exchange:
         settings: ProxySettings,
         upstream: UpstreamClient,
         catalog: Catalog,
+        router: Router | None = None,
     ) -> None:
         self._scope = scope
         self._receive = receive
@@ -78,6 +88,13 @@ class Exchange:
         self.is_stream = False
         self.is_complete = False
         self.ttfb_ms: float | None = None
+        self._router = router
+        self._document: dict[str, Any] | None = None
+        self._is_encoded = False
+        self._plan: RoutePlan | None = None
+        self._extra_headers: list[tuple[bytes, bytes]] = []
+        self._attempts: list[Attempt] = []
+        self.escalation_reason: str | None = None
 
     # -- the request -------------------------------------------------------------------------
     async def run(self) -> RequestRecord:
@@ -112,15 +129,97 @@ class Exchange:
         out_headers = upstream_request_headers(headers, fallback_api_key=self._settings.anthropic_api_key)
         if isinstance(body, bytes) or body is None:
             self._watch.start()
+        plan = await self._route(body)
+        if plan is not None and plan.is_routed:
+            assert isinstance(body, bytes)
+            await self._forward_routed(plan, target, out_headers, body)
+            return
+        if plan is not None:
+            self._extra_headers = plan.headers(served_model=plan.requested_model, escalated=False)
+        await self._relay(await self._send_upstream(target, out_headers, body))
+
+    async def _send_upstream(
+        self, target: str, headers: list[tuple[str, str]], body: RequestBody
+    ) -> UpstreamResponse:
         try:
-            response = await self._upstream.send(self.method, target, out_headers, body)
+            response = await self._upstream.send(self.method, target, headers, body)
         except UpstreamError:
             # The upload generator's own errors reach us wrapped by the HTTP client.
             if self._upload_error is not None:
                 raise self._upload_error from None
             raise
         self._response = response
-        await self._relay(response)
+        return response
+
+    # -- routing and escalation --------------------------------------------------------------
+    async def _route(self, body: RequestBody) -> RoutePlan | None:
+        if self._router is None or self._document is None or not isinstance(body, bytes):
+            return None
+        if self.path != "/v1/messages" or self.method != "POST":
+            return None
+        self._plan = await self._router.plan(self._document, body, is_encoded=self._is_encoded)
+        return self._plan
+
+    async def _forward_routed(
+        self, plan: RoutePlan, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        assert plan.routed_body is not None and plan.routed_model is not None and self._router is not None
+        routed_headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        routed_headers.append(("content-length", str(len(plan.routed_body))))
+        self._extra_headers = plan.headers(served_model=plan.routed_model, escalated=False)
+        failure = await self._try_routed(plan, target, routed_headers)
+        if failure is None:
+            return
+        log.info("escalating a request routed to %s: %s", plan.routed_model, failure)
+        self.escalation_reason = failure
+        self._router.stay_on_requested(plan)
+        self._extra_headers = plan.headers(served_model=plan.requested_model, escalated=True)
+        await self._relay(await self._send_upstream(target, headers, body))
+
+    async def _try_routed(self, plan: RoutePlan, target: str, headers: list[tuple[str, str]]) -> str | None:
+        """Send the routed request; relay its answer and return None, or return why it failed
+        (nothing has reached the caller then)."""
+        assert plan.routed_body is not None and self._document is not None
+        try:
+            response = await self._send_upstream(target, headers, plan.routed_body)
+        except UpstreamError as exc:
+            self._attempts.append(Attempt(served_model=plan.routed_model, usage=None, status=0))
+            return "upstream_timeout" if isinstance(exc, UpstreamTimeoutError) else "upstream_unavailable"
+        response_headers = downstream_response_headers(response.raw_headers)
+        content_type = header_value(response_headers, b"content-type") or b""
+        is_stream = content_type.startswith(b"text/event-stream")
+        failure = escalation.failed_status(response.status)
+        if failure is None and is_stream and not plan.is_checked_stream:
+            await self._relay(response)
+            return None
+        try:
+            chunks = [chunk async for chunk in response.iter_chunks()]
+        except UpstreamError:
+            chunks, failure = [], failure or "upstream_unavailable"
+            response.close()
+        else:
+            response.release()
+        self._response = None
+        encoding = header_value(response_headers, b"content-encoding")
+        if failure is None:
+            failure = _check_answer(self._document, b"".join(chunks), encoding, is_stream=is_stream)
+        if failure is None:
+            await self._relay(_HeldResponse(response.status, response.raw_headers, chunks))
+            return None
+        tap = MessageTap()
+        for chunk in chunks:
+            if is_stream:
+                tap.feed_stream(chunk)
+            else:
+                tap.feed_body(chunk)
+        if not is_stream:
+            tap.finish_body(content_encoding=encoding)
+        self._attempts.append(
+            Attempt(
+                served_model=tap.served_model or plan.routed_model, usage=tap.usage, status=response.status
+            )
+        )
+        return failure
 
     async def _request_body(self, headers: list[tuple[bytes, bytes]]) -> RequestBody:
         declared = header_value(headers, b"content-length")
@@ -167,6 +266,10 @@ class Exchange:
         except (orjson.JSONDecodeError, zlib.error, ValueError) as exc:
             raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
         if isinstance(document, dict):
+            self._document = document
+            self._is_encoded = (
+                content_encoding is not None and content_encoding.strip().lower() != b"identity"
+            )
             model = document.get("model")
             self.requested_model = model if isinstance(model, str) else None
             self.is_stream = document.get("stream") is True
@@ -195,6 +298,7 @@ class Exchange:
     # -- the answer --------------------------------------------------------------------------
     async def _relay(self, response: UpstreamResponse) -> None:
         headers = downstream_response_headers(response.raw_headers)
+        headers.extend(self._extra_headers)
         self.status = response.status
         request_id = header_value(headers, b"request-id")
         self.request_id = request_id.decode("latin-1") if request_id is not None else None
@@ -274,6 +378,7 @@ class Exchange:
             self.request_id = self.request_id or new_request_id()
             self._watch.stop()
             status, headers, body = render_error(error, self.request_id)
+            headers.extend(self._extra_headers)
             self.status = status
             await send_response(self._send, status, headers, body)
             return
@@ -310,7 +415,57 @@ class Exchange:
             stop_reason=tap.stop_reason if tap is not None else None,
             latency_ms=self._elapsed_ms(),
             ttfb_ms=self.ttfb_ms,
+            **self._routing_fields(),
         )
+
+    def _routing_fields(self) -> dict[str, Any]:
+        plan = self._plan
+        if plan is None:
+            return {}
+        return {
+            "category": plan.category.value if plan.category is not None else "other",
+            "routed": plan.is_routed,
+            "escalated": self.escalation_reason is not None,
+            "attempts": tuple(self._attempts),
+            "decision_id": plan.decision.decision_id if plan.decision is not None else None,
+            "fail_open_reason": plan.fail_open_reason,
+            "escalation_reason": self.escalation_reason,
+        }
+
+
+class _HeldResponse:
+    """A routed answer read whole to be checked, relayed like a live one once it passed."""
+
+    def __init__(self, status: int, raw_headers: Sequence[tuple[bytes, bytes]], chunks: list[bytes]) -> None:
+        self.status = status
+        self.raw_headers = raw_headers
+        self._chunks = chunks
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+    def close(self) -> None:
+        pass  # the upstream connection was already released
+
+    def release(self) -> None:
+        pass
+
+
+def _check_answer(
+    document: dict[str, Any], raw: bytes, encoding: bytes | None, *, is_stream: bool
+) -> str | None:
+    try:
+        decoded = decode_body(raw, encoding)
+    except (zlib.error, ValueError):
+        return None  # an answer we cannot read is not judged: it is delivered as it came
+    if is_stream:
+        return escalation.check_stream(document, decoded)
+    try:
+        answer = orjson.loads(decoded)
+    except orjson.JSONDecodeError:
+        return "bad_answer"
+    return escalation.check_message(document, answer) if isinstance(answer, dict) else "bad_answer"
 
 
 __all__ = ["Exchange"]

@@ -52,6 +52,27 @@ class RequestRecord:
     stop_reason: str | None
     latency_ms: float
     ttfb_ms: float | None
+    # Set by routing and escalation; the defaults describe an unrouted request.
+    category: str = "other"
+    routed: bool = False
+    escalated: bool = False
+    attempts: tuple[Attempt, ...] = ()
+    # The decision path (proxy/routing.py): the decision applied, why there was none (the
+    # control-plane failure kind when the request failed open), why the routed answer was escalated.
+    decision_id: str | None = None
+    fail_open_reason: str | None = None
+    escalation_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """An upstream answer that was paid for but not delivered (the routed answer that failed its
+    check before escalation). ``RequestRecord.attempts`` holds these in order; the delivered answer
+    is the record's own ``served_model``/``usage`` and is never repeated there."""
+
+    served_model: str | None
+    usage: Usage | None
+    status: int = 0
 
 
 def log_record(record: RequestRecord) -> None:

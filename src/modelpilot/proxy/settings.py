@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 
@@ -29,6 +30,21 @@ class ProxySettings:
     pool_limit_per_host: int = 0  # 0 = no per-host cap beyond pool_limit
     keepalive_timeout_s: float = 30.0
     public_base_url: str | None = None
+    # Metering (DESIGN.md §5): aggregates only, spooled locally, flushed to the control plane.
+    control_plane_url: str | None = None
+    control_plane_api_key: str | None = field(default=None, repr=False)
+    spool_path: str | None = None  # required with a control plane; the CLI picks a default file
+    spool_max_rows: int = 100_000
+    flush_interval_s: float = 10.0
+    flush_timeout_s: float = 10.0
+    drain_timeout_s: float = 5.0  # how long shutdown may spend sending what is spooled
+    metadata_logs: bool = False  # opt-in: one metadata record per Messages request (no content)
+    # Routing (DESIGN.md §3-4): decisions for POST /v1/messages when a control plane is set.
+    routing_budget_ms: float = 25.0  # the longest a request waits for a decision, then fails open
+    breaker_failures: int = 5  # consecutive control-plane failures that open the circuit
+    breaker_cooldown_s: float = 30.0  # how long an open circuit skips the control plane
+    decision_cache_size: int = 4096  # cached decisions (per requested model x bucket)
+    checked_streaming: bool = False  # hold routed tool/structured streams until they pass the checks
 
     def __post_init__(self) -> None:
         if not self.upstream_url.startswith(("http://", "https://")):
@@ -37,8 +53,49 @@ class ProxySettings:
             raise ValueError("body limits must be positive")
         if self.public_base_url is not None and not self.public_base_url.startswith(("http://", "https://")):
             raise ValueError(f"public_base_url must be an http(s) URL, got {self.public_base_url!r}")
+        self._check_metering()
+        self._check_routing()
+
+    def _check_metering(self) -> None:
+        if (self.control_plane_url is None) != (self.control_plane_api_key is None):
+            raise ValueError(
+                "control_plane_url and control_plane_api_key go together (key: $MODELPILOT_API_KEY)"
+            )
+        if self.control_plane_url is not None:
+            check_control_plane_url(self.control_plane_url)
+            if self.spool_path is None:
+                raise ValueError("a control plane needs a spool_path: metering is spooled before it is sent")
+        if self.metadata_logs and self.control_plane_url is None:
+            raise ValueError("metadata_logs are sent to the control plane: set control_plane_url too")
+        if self.spool_max_rows < 1:
+            raise ValueError("spool_max_rows must be positive")
+        if min(self.flush_interval_s, self.flush_timeout_s) <= 0 or self.drain_timeout_s < 0:
+            raise ValueError("flush intervals and timeouts must be positive")
+
+    def _check_routing(self) -> None:
+        if self.routing_budget_ms <= 0 or self.breaker_cooldown_s < 0:
+            raise ValueError("routing_budget_ms must be positive and breaker_cooldown_s not negative")
+        if self.breaker_failures < 1 or self.decision_cache_size < 1:
+            raise ValueError("breaker_failures and decision_cache_size must be positive")
 
     @property
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash; request paths are appended to it."""
         return self.upstream_url.rstrip("/")
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def check_control_plane_url(url: str) -> None:
+    """Refuse a control plane URL the deployment key must not travel to: anything but https,
+    except plain http on loopback (DESIGN.md §6). ValueError otherwise."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"control_plane_url must be an http(s) URL, got {url!r}")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        raise ValueError("control_plane_url must be a plain origin (and path), without credentials or query")
+    is_loopback = host in _LOOPBACK_HOSTS or host.startswith("127.")
+    if parts.scheme == "http" and not is_loopback:
+        raise ValueError(f"control_plane_url must use https unless it is on loopback, got {url!r}")

@@ -1,0 +1,75 @@
+"""The control plane's ASGI app factory (the composition root)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from modelpilot import __version__
+from modelpilot.control.http.admin import admin_router
+from modelpilot.control.http.api import api_router
+from modelpilot.control.http.forms import forms_router
+from modelpilot.control.http.ingestion import ingestion_router
+from modelpilot.control.http.problems import install_error_handlers
+from modelpilot.control.http.state import ControlState
+from modelpilot.control.settings import ControlSettings
+from modelpilot.control.store.engine import create_session_factory
+from modelpilot.schema.catalog import Catalog, load_catalog
+
+
+class Health(BaseModel):
+    status: str
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: ControlSettings,
+    *,
+    engine: Engine,
+    catalog: Catalog | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> FastAPI:
+    """Build the control plane on an engine the caller owns (and disposes of).
+
+    The database must already be migrated (``modelpilot.control.store.migrate.upgrade``).
+    ``clock`` is the time source for sessions, throttling and metering (tests pass their own).
+
+    >>> app = create_app(settings, engine=create_db_engine(settings.database_url))  # doctest: +SKIP
+    """
+    app = FastAPI(
+        title="ModelPilot control plane",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.control = ControlState(
+        settings=settings,
+        sessions=create_session_factory(engine),
+        catalog=catalog if catalog is not None else load_catalog(),
+        templates=Environment(
+            loader=PackageLoader("modelpilot.control", "templates"),
+            autoescape=select_autoescape(default=True),
+        ),
+        clock=clock,
+    )
+    install_error_handlers(app)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        """Liveness: the process answers (no database round trip)."""
+        return Health(status="ok")
+
+    app.include_router(ingestion_router())
+    app.include_router(api_router())
+    app.include_router(admin_router())
+    app.include_router(forms_router())
+    return app

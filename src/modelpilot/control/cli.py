@@ -1,0 +1,304 @@
+"""``modelpilot control`` (serve the control plane) and ``modelpilot admin`` (manage accounts,
+deployments and keys against the same database). The only place that reads the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from modelpilot.control import accounts, deployments
+from modelpilot.control.app import create_app
+from modelpilot.control.errors import ModelPilotError
+from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
+from modelpilot.control.store.engine import create_db_engine, create_session_factory
+from modelpilot.control.store.migrate import upgrade
+
+DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
+DEFAULT_SECRET_FILE = "var/session-secret"
+
+_database_url = click.option(
+    "--database-url",
+    envvar="MODELPILOT_DATABASE_URL",
+    default=DEFAULT_DATABASE_URL,
+    show_default=True,
+    help="sqlite:///path or postgresql+psycopg://user@host/db (env MODELPILOT_DATABASE_URL).",
+)
+_no_migrate = click.option("--no-migrate", is_flag=True, help="Do not migrate the database first.")
+
+
+def _ensure_sqlite_dir(database_url: str) -> None:
+    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:///:memory:"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _read_secrets(secrets_env: str | None, secret_file: str) -> tuple[str, ...]:
+    if secrets_env:
+        return tuple(s.strip() for s in secrets_env.split(",") if s.strip())
+    path = Path(secret_file)
+    if not path.exists():
+        # Zero set-up for the embedded default; replicas sharing a database must share a secret
+        # and get it from MODELPILOT_SESSION_SECRETS instead.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return (path.read_text().strip(),)
+
+
+def _settings(
+    database_url: str, *, secrets_env: str | None, secret_file: str, iterations: int
+) -> ControlSettings:
+    try:
+        return ControlSettings(
+            database_url=database_url,
+            session_secrets=_read_secrets(secrets_env, secret_file),
+            password_iterations=iterations,
+        )
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def app_from_environ() -> FastAPI:
+    """Factory for ``--workers N``: uvicorn's worker processes rebuild the app from the
+    environment the parent process exported."""
+    settings = _settings(
+        os.environ["MODELPILOT_DATABASE_URL"],
+        secrets_env=os.environ["MODELPILOT_SESSION_SECRETS"],
+        secret_file=DEFAULT_SECRET_FILE,
+        iterations=int(os.environ["MODELPILOT_PASSWORD_ITERATIONS"]),
+    )
+    return create_app(settings, engine=create_db_engine(settings.database_url))
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        for server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                click.echo(f"modelpilot control listening on http://{host}:{port}", err=True)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+@click.command("control")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8700, show_default=True, type=int, help="Port to listen on (0: any free port)."
+)
+@_database_url
+@_no_migrate
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option(
+    "--secret-file",
+    default=DEFAULT_SECRET_FILE,
+    show_default=True,
+    help="Session secret file, created if missing; ignored when MODELPILOT_SESSION_SECRETS is set "
+    "(comma-separated, newest first, for rotation).",
+)
+@click.option(
+    "--password-iterations",
+    envvar="MODELPILOT_PASSWORD_ITERATIONS",
+    default=DEFAULT_PASSWORD_ITERATIONS,
+    show_default=True,
+    type=int,
+    help="PBKDF2-HMAC-SHA256 iterations for new and rehashed passwords (at least 200000).",
+)
+def control_command(
+    host: str,
+    port: int,
+    database_url: str,
+    no_migrate: bool,
+    workers: int,
+    secret_file: str,
+    password_iterations: int,
+) -> None:
+    """Serve the control plane (accounts, keys, ingestion API)."""
+    _ensure_sqlite_dir(database_url)
+    settings = _settings(
+        database_url,
+        secrets_env=os.environ.get("MODELPILOT_SESSION_SECRETS"),
+        secret_file=secret_file,
+        iterations=password_iterations,
+    )
+    engine = create_db_engine(settings.database_url)
+    try:
+        if not no_migrate:
+            upgrade(engine)
+        if workers > 1:
+            os.environ.update(
+                MODELPILOT_DATABASE_URL=settings.database_url,
+                MODELPILOT_SESSION_SECRETS=",".join(settings.session_secrets),
+                MODELPILOT_PASSWORD_ITERATIONS=str(settings.password_iterations),
+            )
+            click.echo(f"modelpilot control listening on http://{host}:{port} ({workers} workers)", err=True)
+            uvicorn.run(
+                "modelpilot.control.cli:app_from_environ",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+                lifespan="off",
+            )
+            return
+        app = create_app(settings, engine=engine)
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
+        # handler it found; make that handler a clean exit (status 0) rather than death by signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _exit_cleanly)
+        _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")).run()
+    finally:
+        engine.dispose()
+
+
+@click.group("admin")
+@_database_url
+@_no_migrate
+@click.pass_context
+def admin_group(ctx: click.Context, database_url: str, no_migrate: bool) -> None:
+    """Manage accounts, deployments and keys directly in the control plane's database."""
+    _ensure_sqlite_dir(database_url)
+    engine = create_db_engine(database_url)
+    ctx.call_on_close(engine.dispose)
+    if not no_migrate:
+        upgrade(engine)
+    ctx.obj = engine
+
+
+@contextmanager
+def _db(ctx: click.Context) -> Iterator[Session]:
+    engine = ctx.find_object(Engine)
+    assert engine is not None
+    with create_session_factory(engine)() as session:
+        try:
+            yield session
+        except ModelPilotError as exc:
+            raise click.ClickException(exc.detail) from exc
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@admin_group.command("create-account")
+@click.argument("email")
+@click.option("--admin", "is_admin", is_flag=True, help="Make the account an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--password-iterations",
+    envvar="MODELPILOT_PASSWORD_ITERATIONS",
+    default=DEFAULT_PASSWORD_ITERATIONS,
+    type=int,
+)
+@click.pass_context
+def create_account(
+    ctx: click.Context, email: str, is_admin: bool, password_stdin: bool, password_iterations: int
+) -> None:
+    """Create an account; prints its id."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = ControlSettings(
+        database_url="",
+        session_secrets=("unused-by-the-admin-cli" * 2,),
+        password_iterations=password_iterations,
+    )
+    with _db(ctx) as session:
+        account = accounts.sign_up(
+            session, settings, email=email, password=password, now=_now(), is_admin=is_admin
+        )
+        click.echo(str(account.id))
+
+
+@admin_group.command("create-deployment")
+@click.argument("email")
+@click.argument("name")
+@click.pass_context
+def create_deployment(ctx: click.Context, email: str, name: str) -> None:
+    """Create a deployment for the account EMAIL; prints its id."""
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        deployment = deployments.create_deployment(session, account_id=account.id, name=name, now=_now())
+        click.echo(str(deployment.id))
+
+
+@admin_group.command("create-key")
+@click.argument("deployment_id", type=click.UUID)
+@click.argument("name")
+@click.pass_context
+def create_key(ctx: click.Context, deployment_id: uuid.UUID, name: str) -> None:
+    """Create an API key for DEPLOYMENT_ID and print it: this is the only time it is shown."""
+    with _db(ctx) as session:
+        owner = deployments.owner_of_deployment(session, deployment_id=deployment_id)
+        key, secret = deployments.create_api_key(
+            session, account_id=owner, deployment_id=deployment_id, name=name, now=_now()
+        )
+        click.echo(f"key id: {key.id}", err=True)
+        click.echo(secret)
+
+
+@admin_group.command("list-keys")
+@click.argument("deployment_id", type=click.UUID)
+@click.pass_context
+def list_keys(ctx: click.Context, deployment_id: uuid.UUID) -> None:
+    """List a deployment's keys: id, display prefix, name, state."""
+    with _db(ctx) as session:
+        owner = deployments.owner_of_deployment(session, deployment_id=deployment_id)
+        for key in deployments.list_api_keys(session, account_id=owner, deployment_id=deployment_id):
+            state = "revoked" if key.revoked_at else "active"
+            click.echo(f"{key.id}\t{key.display_prefix}…\t{key.name}\t{state}")
+
+
+@admin_group.command("revoke-key")
+@click.argument("deployment_id", type=click.UUID)
+@click.argument("key_id", type=click.UUID)
+@click.pass_context
+def revoke_key(ctx: click.Context, deployment_id: uuid.UUID, key_id: uuid.UUID) -> None:
+    """Revoke a key: refused from the next request on, on every replica."""
+    with _db(ctx) as session:
+        owner = deployments.owner_of_deployment(session, deployment_id=deployment_id)
+        deployments.revoke_api_key(
+            session, account_id=owner, deployment_id=deployment_id, key_id=key_id, now=_now()
+        )
+        click.echo("revoked")
+
+
+def _set_suspended(ctx: click.Context, email: str, *, suspended: bool) -> None:
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        accounts.set_suspended(session, account_id=account.id, suspended=suspended, now=_now())
+        click.echo("suspended" if suspended else "reinstated")
+
+
+@admin_group.command("suspend")
+@click.argument("email")
+@click.pass_context
+def suspend(ctx: click.Context, email: str) -> None:
+    """Suspend an account: its sessions and keys are refused from the next request on."""
+    _set_suspended(ctx, email, suspended=True)
+
+
+@admin_group.command("reinstate")
+@click.argument("email")
+@click.pass_context
+def reinstate(ctx: click.Context, email: str) -> None:
+    """Lift a suspension (sessions revoked by it stay revoked)."""
+    _set_suspended(ctx, email, suspended=False)

@@ -1,0 +1,160 @@
+"""Server-rendered forms: sign-up, log-in, log-out, account and password change. Every POST
+carries a CSRF token: bound to the session once logged in, to a random nonce cookie before."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from modelpilot.control import accounts, deployments, sessions
+from modelpilot.control.http.dependencies import CSRF_COOKIE, SESSION_COOKIE, Db, State, current_session
+from modelpilot.control.http.state import ControlState
+from modelpilot.control.sessions import ActiveSession
+
+CsrfField = Annotated[str, Form()]
+
+
+def _secure(state: ControlState, request: Request) -> bool:
+    configured = state.settings.cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
+
+
+def set_session_cookie(response: Response, state: ControlState, request: Request, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=state.settings.session_ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(state, request),
+        path="/",
+    )
+
+
+def _render(state: ControlState, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(state.templates.get_template(name).render(**context), status_code=status)
+
+
+def _anonymous_form(state: ControlState, request: Request, name: str) -> HTMLResponse:
+    nonce = request.cookies.get(CSRF_COOKIE) or sessions.new_csrf_nonce()
+    response = _render(state, name, csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"))
+    response.set_cookie(
+        CSRF_COOKIE, nonce, httponly=True, samesite="lax", secure=_secure(state, request), path="/"
+    )
+    return response
+
+
+def _check_anonymous_csrf(state: ControlState, request: Request, token: str) -> None:
+    nonce = request.cookies.get(CSRF_COOKIE)
+    sessions.check_csrf(state.settings, f"anon:{nonce}" if nonce else "", token if nonce else None)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def forms_router() -> APIRouter:
+    """HTML routes for people (excluded from the OpenAPI document)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def home(request: Request) -> Response:
+        target = "/account" if request.cookies.get(SESSION_COOKIE) else "/login"
+        return RedirectResponse(target, status_code=303)
+
+    @router.get("/signup")
+    def signup_form(request: Request, state: State) -> Response:
+        return _anonymous_form(state, request, "signup.html")
+
+    @router.post("/signup")
+    def signup(
+        request: Request,
+        state: State,
+        db: Db,
+        email: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        csrf_token: CsrfField,
+    ) -> Response:
+        _check_anonymous_csrf(state, request, csrf_token)
+        account = accounts.sign_up(db, state.settings, email=email, password=password, now=state.clock())
+        cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
+        response = RedirectResponse("/account", status_code=303)
+        set_session_cookie(response, state, request, cookie)
+        return response
+
+    @router.get("/login")
+    def login_form(request: Request, state: State) -> Response:
+        return _anonymous_form(state, request, "login.html")
+
+    @router.post("/login")
+    def login(
+        request: Request,
+        state: State,
+        db: Db,
+        email: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+        csrf_token: CsrfField,
+    ) -> Response:
+        _check_anonymous_csrf(state, request, csrf_token)
+        account = accounts.log_in(
+            db, state.settings, email=email, password=password, client=_client(request), now=state.clock()
+        )
+        cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
+        response = RedirectResponse("/account", status_code=303)
+        set_session_cookie(response, state, request, cookie)
+        return response
+
+    @router.post("/logout")
+    def logout(
+        state: State,
+        db: Db,
+        active: Annotated[ActiveSession, Depends(current_session)],
+        csrf_token: CsrfField,
+    ) -> Response:
+        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
+        sessions.end_session(db, active=active, now=state.clock())
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/account")
+    def account_page(
+        state: State, db: Db, active: Annotated[ActiveSession, Depends(current_session)]
+    ) -> Response:
+        return _render(
+            state,
+            "account.html",
+            email=active.account.email,
+            deployments=deployments.list_deployments(db, account_id=active.account.id),
+            csrf_token=sessions.csrf_token(state.settings, active.csrf_binding),
+        )
+
+    @router.post("/account/password")
+    def change_password(
+        request: Request,
+        state: State,
+        db: Db,
+        active: Annotated[ActiveSession, Depends(current_session)],
+        current_password: Annotated[str, Form()],
+        new_password: Annotated[str, Form()],
+        csrf_token: CsrfField,
+    ) -> Response:
+        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
+        accounts.change_password(
+            db,
+            state.settings,
+            account=active.account,
+            current=current_password,
+            new=new_password,
+            now=state.clock(),
+        )
+        # Every session was revoked, this one included; the person who just proved the
+        # password gets a fresh one.
+        cookie = sessions.start_session(db, state.settings, account=active.account, now=state.clock())
+        response = RedirectResponse("/account", status_code=303)
+        set_session_cookie(response, state, request, cookie)
+        return response
+
+    return router

@@ -1,0 +1,89 @@
+"""Ingesting meter, telemetry and log batches: each idempotent on its batch id per deployment."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from modelpilot.control.store.queries import ingestion as queries
+from modelpilot.control.store.queries.ingestion import UsageDelta
+from modelpilot.control.store.tables import Deployment
+from modelpilot.control.store.tables import LogRecord as LogRow
+from modelpilot.schema.wire import IngestAck, LogBatch, MeterBatch, MeterRow, TelemetryBatch
+
+_Bucket = tuple[datetime, str, str, str, bool, bool]
+
+
+def _merge(rows: list[MeterRow]) -> list[UsageDelta]:
+    # Rows of one batch that share a bucket are summed first: one upsert per bucket.
+    sums: dict[_Bucket, list[int]] = defaultdict(lambda: [0] * 7)
+    for row in rows:
+        key = (row.hour, row.category.value, row.requested_model, row.served_model, row.routed, row.escalated)
+        values = (
+            row.requests,
+            row.input_tokens,
+            row.output_tokens,
+            row.cache_write_tokens,
+            row.cache_read_tokens,
+            row.actual_cost_micros,
+            row.baseline_cost_micros,
+        )
+        sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
+    return [UsageDelta(*key, *values) for key, values in sums.items()]
+
+
+def ingest_meter(session: Session, *, deployment: Deployment, batch: MeterBatch, now: datetime) -> IngestAck:
+    """Add a meter batch to the usage aggregates, once (committed)."""
+    if not queries.claim_batch(
+        session, deployment_id=deployment.id, kind="meter", batch_id=batch.batch_id, now=now
+    ):
+        session.rollback()
+        return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=True)
+    queries.add_usage(session, deployment_id=deployment.id, deltas=_merge(list(batch.rows)))
+    session.commit()
+    return IngestAck(batch_id=batch.batch_id, accepted=len(batch.rows), duplicate=False)
+
+
+def ingest_telemetry(
+    session: Session, *, deployment: Deployment, batch: TelemetryBatch, now: datetime
+) -> IngestAck:
+    """Store a telemetry window, once (committed)."""
+    if not queries.claim_batch(
+        session, deployment_id=deployment.id, kind="telemetry", batch_id=batch.batch_id, now=now
+    ):
+        session.rollback()
+        return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=True)
+    queries.add_telemetry(
+        session,
+        deployment_id=deployment.id,
+        window_start=batch.window_start,
+        window_s=batch.window_s,
+        counters=batch.counters.model_dump(),
+        route_latency=batch.route_latency.model_dump(),
+    )
+    session.commit()
+    return IngestAck(batch_id=batch.batch_id, accepted=1, duplicate=False)
+
+
+def ingest_logs(session: Session, *, deployment: Deployment, batch: LogBatch, now: datetime) -> IngestAck:
+    """Store opt-in metadata log records, once (committed)."""
+    if not queries.claim_batch(
+        session, deployment_id=deployment.id, kind="logs", batch_id=batch.batch_id, now=now
+    ):
+        session.rollback()
+        return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=True)
+    queries.add_log_records(
+        session,
+        records=(
+            LogRow(
+                deployment_id=deployment.id,
+                **record.model_dump(exclude={"category"}),
+                category=record.category.value,
+            )
+            for record in batch.records
+        ),
+    )
+    session.commit()
+    return IngestAck(batch_id=batch.batch_id, accepted=len(batch.records), duplicate=False)

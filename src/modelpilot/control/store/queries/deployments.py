@@ -1,0 +1,99 @@
+"""Deployments and their API keys, always scoped to the owning account or deployment."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from modelpilot.control.store.tables import Account, ApiKey, Deployment
+
+
+def add_deployment(session: Session, *, account_id: uuid.UUID, name: str, now: datetime) -> Deployment:
+    deployment = Deployment(account_id=account_id, name=name, created_at=now, routing_enabled=True)
+    session.add(deployment)
+    session.flush()
+    return deployment
+
+
+def list_deployments(session: Session, *, account_id: uuid.UUID) -> Sequence[Deployment]:
+    return session.scalars(
+        select(Deployment)
+        .where(Deployment.account_id == account_id)
+        .order_by(Deployment.created_at, Deployment.id)
+    ).all()
+
+
+def find_deployment(
+    session: Session, *, account_id: uuid.UUID, deployment_id: uuid.UUID
+) -> Deployment | None:
+    """The deployment if, and only if, ``account_id`` owns it."""
+    return session.scalar(
+        select(Deployment).where(Deployment.id == deployment_id, Deployment.account_id == account_id)
+    )
+
+
+def add_api_key(
+    session: Session,
+    *,
+    deployment_id: uuid.UUID,
+    name: str,
+    key_hash: str,
+    display_prefix: str,
+    now: datetime,
+) -> ApiKey:
+    key = ApiKey(
+        deployment_id=deployment_id,
+        name=name,
+        key_hash=key_hash,
+        display_prefix=display_prefix,
+        created_at=now,
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def list_api_keys(session: Session, *, deployment_id: uuid.UUID) -> Sequence[ApiKey]:
+    return session.scalars(
+        select(ApiKey).where(ApiKey.deployment_id == deployment_id).order_by(ApiKey.created_at, ApiKey.id)
+    ).all()
+
+
+def revoke_api_key(session: Session, *, deployment_id: uuid.UUID, key_id: uuid.UUID, now: datetime) -> bool:
+    """Revoke the key if ``deployment_id`` owns it; False when there is no such key there."""
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.deployment_id == deployment_id))
+    if key is None:
+        return False
+    if key.revoked_at is None:
+        key.revoked_at = now
+    return True
+
+
+def find_key_with_owner(session: Session, *, key_hash: str) -> tuple[ApiKey, Deployment, Account] | None:
+    """The key with this hash (revoked or not), its deployment and account: one indexed lookup."""
+    row = session.execute(
+        select(ApiKey, Deployment, Account)
+        .join(Deployment, Deployment.id == ApiKey.deployment_id)
+        .join(Account, Account.id == Deployment.account_id)
+        .where(ApiKey.key_hash == key_hash)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def touch_api_key(session: Session, *, key_id: uuid.UUID, now: datetime, older_than: datetime) -> None:
+    """Record a use, unless another request (on any replica) already did so since ``older_than``."""
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < older_than))
+        .values(last_used_at=now)
+    )
+
+
+def get_deployment_unscoped(session: Session, *, deployment_id: uuid.UUID) -> Deployment | None:
+    """Administrators only: a deployment by id, whoever owns it."""
+    return session.get(Deployment, deployment_id)

@@ -1,0 +1,150 @@
+"""Ingested batches, usage aggregates, telemetry reports and metadata log records."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from modelpilot.control.store.tables import IngestedBatch, LogRecord, TelemetryReport, UsageAggregate
+
+BIGINT_MAX = 2**63 - 1
+_SUMMED = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_write_tokens",
+    "cache_read_tokens",
+    "actual_cost_micros",
+    "baseline_cost_micros",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDelta:
+    """Usage to add to one aggregate bucket."""
+
+    hour: datetime
+    category: str
+    requested_model: str
+    served_model: str
+    routed: bool
+    escalated: bool
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    actual_cost_micros: int
+    baseline_cost_micros: int
+
+
+def claim_batch(
+    session: Session, *, deployment_id: uuid.UUID, kind: str, batch_id: str, now: datetime
+) -> bool:
+    """Record that this batch is being ingested; False if it already was (on any replica).
+
+    The unique constraint decides (``INSERT ... ON CONFLICT DO NOTHING``), so two concurrent
+    deliveries of one batch count once: the second waits for the first and inserts nothing.
+    """
+    statement = (
+        _insert(session)(IngestedBatch)
+        .values(deployment_id=deployment_id, kind=kind, batch_id=batch_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["deployment_id", "kind", "batch_id"])
+        .returning(IngestedBatch.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def _insert(session: Session) -> Any:
+    # The only dialect branch: both dialects spell upserts the same way, from different modules.
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def add_usage(session: Session, *, deployment_id: uuid.UUID, deltas: Iterable[UsageDelta]) -> None:
+    """Add each delta to its bucket (insert, or add to the existing row)."""
+    insert = _insert(session)
+    for delta in deltas:
+        values = {name: getattr(delta, name) for name in delta.__slots__}
+        statement = insert(UsageAggregate).values(deployment_id=deployment_id, **values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[
+                "deployment_id",
+                "hour",
+                "category",
+                "requested_model",
+                "served_model",
+                "routed",
+                "escalated",
+            ],
+            set_={
+                name: _saturating_sum(getattr(UsageAggregate, name), getattr(statement.excluded, name))
+                for name in _SUMMED
+            },
+        )
+        session.execute(statement)
+
+
+def _saturating_sum(stored: Any, added: Any) -> Any:
+    # BIGINT overflow would be a database error (a 500) on both backends; a bucket that reaches
+    # 2**63-1 (9.2 trillion dollars in micros) stays there instead.
+    return case((stored > BIGINT_MAX - added, BIGINT_MAX), else_=stored + added)
+
+
+def list_usage(session: Session, *, deployment_id: uuid.UUID, limit: int = 1000) -> Sequence[UsageAggregate]:
+    return session.scalars(
+        select(UsageAggregate)
+        .where(UsageAggregate.deployment_id == deployment_id)
+        .order_by(UsageAggregate.hour.desc(), UsageAggregate.id)
+        .limit(limit)
+    ).all()
+
+
+def add_telemetry(
+    session: Session,
+    *,
+    deployment_id: uuid.UUID,
+    window_start: datetime,
+    window_s: int,
+    counters: dict[str, int],
+    route_latency: dict[str, int],
+) -> None:
+    session.add(
+        TelemetryReport(
+            deployment_id=deployment_id,
+            window_start=window_start,
+            window_s=window_s,
+            counters=counters,
+            route_latency=route_latency,
+        )
+    )
+
+
+def list_telemetry(
+    session: Session, *, deployment_id: uuid.UUID, limit: int = 100
+) -> Sequence[TelemetryReport]:
+    return session.scalars(
+        select(TelemetryReport)
+        .where(TelemetryReport.deployment_id == deployment_id)
+        .order_by(TelemetryReport.window_start.desc(), TelemetryReport.id)
+        .limit(limit)
+    ).all()
+
+
+def add_log_records(session: Session, *, records: Iterable[LogRecord]) -> None:
+    session.add_all(list(records))
+
+
+def list_log_records(session: Session, *, deployment_id: uuid.UUID, limit: int = 100) -> Sequence[LogRecord]:
+    return session.scalars(
+        select(LogRecord)
+        .where(LogRecord.deployment_id == deployment_id)
+        .order_by(LogRecord.ts.desc(), LogRecord.id)
+        .limit(limit)
+    ).all()

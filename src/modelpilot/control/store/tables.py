@@ -1,0 +1,211 @@
+"""The control plane's tables, as SQLAlchemy 2 typed models (portable column types only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite keeps no offset, so we store UTC and
+    re-attach it on the way out)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every control-plane table."""
+
+    type_annotation_map = {datetime: UTCDateTime(), int: BigInteger()}
+
+
+def _new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class Account(Base):
+    """A customer account (one login). Suspended accounts keep their data but are refused."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    suspended_at: Mapped[datetime | None]
+
+
+class Session(Base):
+    """A log-in session. Only the SHA-256 of the random session token is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Deployment(Base):
+    """A deployment of the proxy, owned by one account; it owns API keys and usage."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    routing_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A deployment API key. Only its SHA-256 and a short display prefix are stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class IngestedBatch(Base):
+    """Batch ids already ingested per deployment and kind: what makes ingestion idempotent."""
+
+    __tablename__ = "ingested_batches"
+    __table_args__ = (UniqueConstraint("deployment_id", "kind", "batch_id", name="uq_ingested_batches_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    batch_id: Mapped[str] = mapped_column(String(36))
+    received_at: Mapped[datetime]
+
+
+class UsageAggregate(Base):
+    """Metered usage, summed per deployment x hour x category x requested x served x routed x
+    escalated. Money is integer micro-dollars."""
+
+    __tablename__ = "usage_aggregates"
+    __table_args__ = (
+        UniqueConstraint(
+            "deployment_id",
+            "hour",
+            "category",
+            "requested_model",
+            "served_model",
+            "routed",
+            "escalated",
+            name="uq_usage_aggregates_bucket",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    hour: Mapped[datetime]
+    category: Mapped[str] = mapped_column(String(32))
+    requested_model: Mapped[str] = mapped_column(String(64))
+    served_model: Mapped[str] = mapped_column(String(64))
+    routed: Mapped[bool] = mapped_column(Boolean)
+    escalated: Mapped[bool] = mapped_column(Boolean)
+    requests: Mapped[int]
+    input_tokens: Mapped[int]
+    output_tokens: Mapped[int]
+    cache_write_tokens: Mapped[int]
+    cache_read_tokens: Mapped[int]
+    actual_cost_micros: Mapped[int]
+    baseline_cost_micros: Mapped[int]
+
+
+class TelemetryReport(Base):
+    """One proxy telemetry window, stored as received (numbers only; the firewall saw it)."""
+
+    __tablename__ = "telemetry_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    window_start: Mapped[datetime]
+    window_s: Mapped[int]
+    counters: Mapped[dict[str, int]] = mapped_column(JSON)
+    route_latency: Mapped[dict[str, int]] = mapped_column(JSON)
+
+
+class LogRecord(Base):
+    """One opt-in metadata log record (no content)."""
+
+    __tablename__ = "log_records"
+    __table_args__ = (Index("ix_log_records_deployment_ts", "deployment_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    ts: Mapped[datetime]
+    category: Mapped[str] = mapped_column(String(32))
+    requested_model: Mapped[str] = mapped_column(String(64))
+    served_model: Mapped[str] = mapped_column(String(64))
+    routed: Mapped[bool] = mapped_column(Boolean)
+    escalated: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[int] = mapped_column(Integer)
+    input_tokens: Mapped[int]
+    output_tokens: Mapped[int]
+    cache_write_tokens: Mapped[int]
+    cache_read_tokens: Mapped[int]
+    cost_micros: Mapped[int]
+    latency_ms: Mapped[int]
+    decision_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class LoginAttempt(Base):
+    """A failed log-in, keyed by a hash of (email, client address) and by the address alone, so
+    throttling holds across replicas."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_subject", "subject_hash", "attempted_at"),
+        Index("ix_login_attempts_client", "client_hash", "attempted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_hash: Mapped[str] = mapped_column(String(64))
+    client_hash: Mapped[str] = mapped_column(String(64))
+    attempted_at: Mapped[datetime]

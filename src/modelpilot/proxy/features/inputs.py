@@ -1,0 +1,147 @@
+"""The inputs of the local models, computed from one request body.
+
+Both :func:`~modelpilot.proxy.features.extract.extract_features` (at run time) and the training
+script (offline) build model inputs through :func:`model_inputs`, so that what the shipped
+weights were fitted on is exactly what they see in the proxy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from modelpilot.proxy.features import rules, text
+from modelpilot.proxy.features.shape import RequestShape, walk_request
+from modelpilot.schema.wire import Category
+
+#: Categories in a fixed order, for one-hot inputs of the difficulty model.
+CATEGORY_ORDER: tuple[Category, ...] = tuple(Category)
+#: Names of the dense inputs of the difficulty model, in the order of :attr:`ModelInputs.numeric`.
+NUMERIC_NAMES: tuple[str, ...] = (
+    "log_prompt_tokens",
+    "log_last_user_tokens",
+    "log_max_tokens",
+    "log_messages",
+    "has_code",
+    "has_math",
+    "number_share",
+    "log_numbers",
+    "has_tools",
+    "has_images",
+    "has_documents",
+    "thinking",
+    "has_response_schema",
+    *(f"category_{c.value}" for c in CATEGORY_ORDER),
+)
+# Words whose first character is a digit: quantities in a word problem, options in a table.
+_DIGITS = frozenset("0123456789")
+# Agent harnesses (Claude Code, SDK agents) offer many tools on their very first turn.
+_AGENT_MIN_TOOLS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFlags:
+    """The request's boolean switches, read from its top-level fields."""
+
+    has_tools: bool
+    tool_choice_forced: bool
+    thinking: bool
+    has_response_schema: bool
+    streaming: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInputs:
+    """Everything the local models and rules read. Held only for the duration of one call.
+    Bigram hashes are derived from ``word_hashes`` only when a model uses them."""
+
+    shape: RequestShape
+    flags: RequestFlags
+    max_tokens: int
+    word_hashes: list[int]
+    has_code: bool
+    has_math: bool
+    rule_category: Category | None
+    is_chatter: bool
+    number_share: float
+    number_count: int
+
+
+def read_flags(body: dict[str, Any], tool_count: int) -> RequestFlags:
+    """The boolean switches of ``body``."""
+    tool_choice = body.get("tool_choice")
+    forced = isinstance(tool_choice, dict) and tool_choice.get("type") in ("any", "tool")
+    thinking = body.get("thinking")
+    thinking_on = isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
+    output_config = body.get("output_config")
+    schema = (
+        isinstance(output_config, dict) and isinstance(output_config.get("format"), dict)
+    ) or isinstance(body.get("output_format"), dict)
+    return RequestFlags(
+        has_tools=tool_count > 0,
+        tool_choice_forced=forced and tool_count > 0,
+        thinking=thinking_on,
+        has_response_schema=schema,
+        streaming=body.get("stream") is True,
+    )
+
+
+def model_inputs(body: dict[str, Any]) -> ModelInputs:
+    """Walk ``body`` once and derive every model input from bounded excerpts of it."""
+    shape = walk_request(body)
+    flags = read_flags(body, shape.tool_count)
+    lowered_user = shape.user_text.lower()
+    lowered_system = shape.system_text.lower()
+    lowered = lowered_user + "\n" + lowered_system
+    words = text.words(lowered)
+    word_hashes = text.hash_words(words)
+    word_set = frozenset(words)
+    code = text.has_code(lowered, word_set)
+    is_agentic = flags.has_tools and (
+        shape.tool_result_count > 0
+        or shape.tool_use_count > 0
+        or (shape.tool_count >= _AGENT_MIN_TOOLS and not flags.tool_choice_forced)
+    )
+    max_tokens = body.get("max_tokens")
+    numbers = sum(1 for w in words if w[0] in _DIGITS)
+    return ModelInputs(
+        shape=shape,
+        flags=flags,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
+        word_hashes=word_hashes,
+        has_code=code,
+        has_math=text.has_math(lowered, word_set),
+        rule_category=rules.category_by_rules(
+            rules.instruction_excerpt(lowered_user, lowered_system),
+            is_agentic=is_agentic,
+            is_tool_forced=flags.tool_choice_forced,
+            has_code=code,
+        ),
+        is_chatter=rules.is_chatter(lowered_user) and shape.image_count == 0 and shape.document_count == 0,
+        number_share=numbers / len(words) if words else 0.0,
+        number_count=numbers,
+    )
+
+
+def numeric_vector(inputs: ModelInputs, category: Category) -> list[float]:
+    """The dense inputs of the difficulty model, in :data:`NUMERIC_NAMES` order."""
+    shape = inputs.shape
+    flags = inputs.flags
+    # log scales keep a 100k-token request from dominating a linear model fitted on short ones.
+    return [
+        math.log1p(shape.prompt_tokens) / 10,
+        math.log1p(shape.last_user_tokens) / 10,
+        math.log1p(inputs.max_tokens) / 10,
+        math.log1p(shape.message_count) / 5,
+        float(inputs.has_code),
+        float(inputs.has_math),
+        inputs.number_share,
+        math.log1p(inputs.number_count) / 3,
+        float(flags.has_tools),
+        float(shape.image_count > 0),
+        float(shape.document_count > 0),
+        float(flags.thinking),
+        float(flags.has_response_schema),
+        *(1.0 if c is category else 0.0 for c in CATEGORY_ORDER),
+    ]

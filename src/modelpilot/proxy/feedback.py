@@ -1,0 +1,136 @@
+"""``POST /modelpilot/feedback``: an application reports a bad answer by its request id.
+
+The proxy keeps a bounded, in-memory map of recent Messages request ids (the upstream's
+``request-id``) to what it knows about them: category, models, routed, decision id. A report
+about a known id is counted once and handed to ``on_feedback`` (metering counts it as an
+escalation in its aggregates); the report's free-form fields stay here and are never sent.
+
+Request: ``{"request_id": "req_…", ...}``. Answers: ``202 {"accepted": true, "duplicate": false}``,
+``202`` with ``"duplicate": true`` for a second report, ``404 not_found_error`` for an id the proxy
+does not remember, ``400 invalid_request_error`` for a body without a ``request_id`` string.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from modelpilot.proxy.asgi import Receive, Send, send_response
+from modelpilot.proxy.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    ProxyError,
+    new_request_id,
+    render_error,
+)
+from modelpilot.proxy.recording import RequestRecord
+
+log = logging.getLogger("modelpilot.proxy")
+
+FEEDBACK_PATH = "/modelpilot/feedback"
+_MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """A reported bad answer, with what the proxy knew about its request. No content."""
+
+    request_id: str
+    category: str
+    requested_model: str | None
+    served_model: str | None
+    routed: bool
+    escalated: bool
+
+
+def log_feedback(feedback: Feedback) -> None:
+    """The default ``on_feedback``: one info line."""
+    log.info(
+        "feedback: bad answer reported for %s (served by %s)", feedback.request_id, feedback.served_model
+    )
+
+
+class FeedbackBook:
+    """Recent request ids and the reports about them (bounded; the oldest ids are forgotten)."""
+
+    def __init__(
+        self, *, max_entries: int = 20_000, on_feedback: Callable[[Feedback], None] = log_feedback
+    ) -> None:
+        self._max_entries = max_entries
+        self._on_feedback = on_feedback
+        self._recent: OrderedDict[str, Feedback] = OrderedDict()
+        self._reported: set[str] = set()
+        self.reports = 0
+
+    def remember(self, record: RequestRecord) -> None:
+        """Keep a completed Messages request so that it can be reported."""
+        if record.request_id is None or record.path != "/v1/messages" or record.method != "POST":
+            return
+        self._recent[record.request_id] = Feedback(
+            request_id=record.request_id,
+            category=record.category,
+            requested_model=record.requested_model,
+            served_model=record.served_model,
+            routed=record.routed,
+            escalated=record.escalated,
+        )
+        while len(self._recent) > self._max_entries:
+            forgotten, _ = self._recent.popitem(last=False)
+            self._reported.discard(forgotten)
+
+    def report(self, request_id: str) -> bool:
+        """Count a report; True when it is the first about ``request_id``. NotFoundError if unknown."""
+        feedback = self._recent.get(request_id)
+        if feedback is None:
+            raise NotFoundError(f"no recent request with id {request_id!r} went through this proxy")
+        if request_id in self._reported:
+            return False
+        self._reported.add(request_id)
+        self.reports += 1
+        self._on_feedback(feedback)
+        return True
+
+    async def handle(self, method: str, receive: Receive, send: Send) -> None:
+        """Serve one ``/modelpilot/feedback`` request."""
+        try:
+            if method != "POST":
+                raise NotFoundError(f"{method} {FEEDBACK_PATH} is not served; use POST")
+            body = await _read_body(receive)
+            try:
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidRequestError("the feedback body is not JSON") from exc
+            request_id = document.get("request_id") if isinstance(document, dict) else None
+            if not isinstance(request_id, str) or not request_id:
+                raise InvalidRequestError('expected {"request_id": "<request-id of the answer>"}')
+            is_first = self.report(request_id)
+        except ProxyError as exc:
+            await send_response(send, *render_error(exc, new_request_id()))
+            return
+        answer = orjson.dumps({"accepted": True, "duplicate": not is_first})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+        await send_response(send, 202, headers, answer)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_BODY_BYTES:
+            raise InvalidRequestError("the feedback body is too large")
+        parts.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(parts)
+
+
+__all__ = ["FEEDBACK_PATH", "Feedback", "FeedbackBook", "log_feedback"]

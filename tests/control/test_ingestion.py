@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from modelpilot.control.store.tables import IngestedBatch, LogRecord, TelemetryReport, UsageAggregate
+from tests.control import payloads
+
+
+@pytest.fixture
+async def proxy(new_tenant):
+    """A tenant with a deployment and a key; yields (tenant, deployment id, key headers)."""
+    tenant = await new_tenant("ingest@example.com")
+    deployment = await tenant.create_deployment()
+    _, secret = await tenant.create_key(deployment)
+    return tenant, deployment, {"authorization": f"Bearer {secret}"}
+
+
+def count(engine: Engine, table: type) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+async def test_route_answers_the_requested_model_with_the_final_contract(client, proxy):
+    _, _, headers = proxy
+    response = await client.post("/v1/route", json=payloads.route_request(), headers=headers)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert set(decision) == {"decision_id", "model", "routed", "reason", "ttl_s", "bucket"}
+    assert decision["model"] == "claude-sonnet-4-5"
+    assert decision["routed"] is False
+    assert decision["reason"] == "requested_model"
+    assert decision["ttl_s"] == 300
+    assert decision["bucket"].startswith("code:")
+    uuid.UUID(decision["decision_id"])
+
+
+async def test_route_reports_unknown_models_without_failing(client, proxy):
+    _, _, headers = proxy
+    response = await client.post(
+        "/v1/route", json=payloads.route_request(requested_model="claude-nova-9"), headers=headers
+    )
+    assert response.status_code == 200
+    assert response.json()["reason"] == "unknown_model"
+
+
+async def test_the_key_may_come_in_x_modelpilot_key(client, proxy):
+    _, _, headers = proxy
+    secret = headers["authorization"].removeprefix("Bearer ")
+    response = await client.post(
+        "/v1/route", json=payloads.route_request(), headers={"x-modelpilot-key": secret}
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"authorization": "Bearer mp_live_" + "x" * 43}, {"x-modelpilot-key": "nope"}]
+)
+async def test_ingestion_needs_a_valid_key(client, headers):
+    response = await client.post("/v1/route", json=payloads.route_request(), headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_meter_is_idempotent_on_batch_id(client, proxy, engine):
+    tenant, deployment, headers = proxy
+    batch = payloads.meter_batch(
+        payloads.meter_row(), payloads.meter_row(requests=2, actual_cost_micros=1000)
+    )
+    first = await client.post("/v1/meter", json=batch, headers=headers)
+    again = await client.post("/v1/meter", json=batch, headers=headers)
+    assert first.json() == {"batch_id": batch["batch_id"], "accepted": 2, "duplicate": False}
+    assert again.json() == {"batch_id": batch["batch_id"], "accepted": 0, "duplicate": True}
+    usage = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    assert len(usage) == 1
+    assert usage[0]["requests"] == 5
+    assert usage[0]["actual_cost_micros"] == 7000
+    assert usage[0]["savings_micros"] == 36000 - 7000
+    assert count(engine, IngestedBatch) == 1
+
+
+async def test_meter_batches_add_up_in_the_same_bucket(client, proxy):
+    tenant, deployment, headers = proxy
+    for _ in range(3):
+        assert (
+            await client.post("/v1/meter", json=payloads.meter_batch(), headers=headers)
+        ).status_code == 200
+    await client.post(
+        "/v1/meter", json=payloads.meter_batch(payloads.meter_row(escalated=True)), headers=headers
+    )
+    usage = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    assert sorted(row["requests"] for row in usage) == [3, 9]
+
+
+async def test_telemetry_and_logs_are_stored_once(client, proxy, engine):
+    tenant, deployment, headers = proxy
+    telemetry, logs = payloads.telemetry_batch(), payloads.log_batch()
+    for _ in range(2):
+        assert (await client.post("/v1/telemetry", json=telemetry, headers=headers)).status_code == 200
+        assert (await client.post("/v1/logs", json=logs, headers=headers)).status_code == 200
+    assert count(engine, TelemetryReport) == 1
+    listed = (await tenant.client.get(f"/api/deployments/{deployment}/logs")).json()
+    assert [(r["served_model"], r["latency_ms"]) for r in listed] == [("claude-sonnet-4-5", 840)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "offending_path"),
+    [
+        ("/v1/route", payloads.route_request(prompt="x"), "$.prompt"),
+        (
+            "/v1/meter",
+            payloads.meter_batch(payloads.meter_row(), payloads.meter_row(messages=[])),
+            "$.rows[1].messages",
+        ),
+        ("/v1/logs", {**payloads.log_batch(), "note": "please summarise this contract"}, "$.note"),
+        (
+            "/v1/telemetry",
+            {**payloads.telemetry_batch(), "window_start": "sk-ant-api03-abcdefghijkl"},
+            "$.window_start",
+        ),
+    ],
+)
+async def test_the_firewall_refuses_content_before_anything_else(
+    client, proxy, engine, path, body, offending_path
+):
+    _, _, headers = proxy
+    before = [count(engine, t) for t in (IngestedBatch, UsageAggregate, LogRecord, TelemetryReport)]
+    response = await client.post(path, json=body, headers=headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert problem["errors"][0]["path"] == offending_path
+    assert "summarise" not in response.text and "sk-ant" not in response.text
+    assert [count(engine, t) for t in (IngestedBatch, UsageAggregate, LogRecord, TelemetryReport)] == before
+
+
+async def test_the_firewall_runs_before_authentication(client):
+    response = await client.post("/v1/route", json=payloads.route_request(system="you are a pirate"))
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"path": "$.system", "reason": "forbidden field name"}]
+
+
+async def test_schema_errors_never_echo_the_value(client, proxy):
+    _, _, headers = proxy
+    body = payloads.route_request(category="classification-of-contracts")
+    response = await client.post("/v1/route", json=body, headers=headers)
+    assert response.status_code == 422
+    assert "contracts" not in response.text
+    assert response.json()["errors"][0]["path"] == "$.category"
+
+
+async def test_invalid_json_is_a_problem(client, proxy):
+    _, _, headers = proxy
+    response = await client.post(
+        "/v1/meter", content=b"{not json", headers={**headers, "content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_aggregates_saturate_instead_of_overflowing(client, proxy):
+    tenant, deployment, headers = proxy
+    huge = payloads.meter_row(requests=10_000_000, actual_cost_micros=10**13, baseline_cost_micros=10**13)
+    batch_rows = [huge] * 1000
+    for _ in range(3):
+        response = await client.post("/v1/meter", json=payloads.meter_batch(*batch_rows), headers=headers)
+        assert response.status_code == 200
+    usage = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    assert usage[0]["actual_cost_micros"] == 3 * 1000 * 10**13
+
+
+async def test_a_full_bucket_stays_at_the_maximum(client, proxy, engine):
+    tenant, deployment, headers = proxy
+    await client.post("/v1/meter", json=payloads.meter_batch(), headers=headers)
+    with Session(engine) as session:
+        row = session.scalar(select(UsageAggregate))
+        assert row is not None
+        row.actual_cost_micros = 2**63 - 10
+        session.commit()
+    response = await client.post("/v1/meter", json=payloads.meter_batch(), headers=headers)
+    assert response.status_code == 200
+    usage = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    assert usage[0]["actual_cost_micros"] == 2**63 - 1
+    assert usage[0]["requests"] == 6

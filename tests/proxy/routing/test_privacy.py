@@ -1,0 +1,149 @@
+"""The privacy contract, tested as an outsider would: plant canaries in every part of requests
+that may hold content or secrets, capture every byte the proxy sends the control plane over a
+run (routing and metering), and look for any trace of them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import string
+import time
+from typing import Any
+
+import anthropic
+
+from tests.proxy.routing.conftest import REQUESTED, Harness
+
+_rng = random.Random(20261128)  # fixed: a chance collision would show on every run, not once
+
+
+def canary(label: str) -> str:
+    return label + "".join(_rng.choice(string.ascii_letters) for _ in range(24))
+
+
+CANARIES = {
+    name: canary(name.upper())
+    for name in (
+        "system",
+        "user",
+        "assistant",
+        "tooldesc",
+        "toolname",
+        "toolprop",
+        "toolinput",
+        "toolresult",
+        "image",
+        "pdf",
+        "doctext",
+        "doctitle",
+        "userid",
+        "stop",
+        "schemaprop",
+        "apikey",
+    )
+}
+IMAGE_DATA = base64.b64encode(CANARIES["image"].encode()).decode()
+PDF_DATA = base64.b64encode(b"%PDF-1.4 " + CANARIES["pdf"].encode()).decode()
+TOOL = {
+    "name": "lookup_" + CANARIES["toolname"],
+    "description": CANARIES["tooldesc"],
+    "input_schema": {
+        "type": "object",
+        "properties": {CANARIES["toolprop"]: {"type": "string", "description": CANARIES["tooldesc"]}},
+        "required": [CANARIES["toolprop"]],
+    },
+}
+
+
+def request_body(n: int, **extra: Any) -> dict[str, Any]:
+    """Request ``n`` (a conversation of its own, so each asks the control plane)."""
+    return {
+        "model": REQUESTED,
+        "max_tokens": 300,
+        "system": [{"type": "text", "text": "You help. " + CANARIES["system"]}],
+        "metadata": {"user_id": CANARIES["userid"]},
+        "stop_sequences": [CANARIES["stop"]],
+        "tools": [TOOL],
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": f"Please look at this ({n}). " + CANARIES["user"]},
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": IMAGE_DATA},
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "base64", "media_type": "application/pdf", "data": PDF_DATA},
+                    },
+                    {
+                        "type": "document",
+                        "title": CANARIES["doctitle"],
+                        "source": {"type": "text", "media_type": "text/plain", "data": CANARIES["doctext"]},
+                    },
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": CANARIES["assistant"]},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_01A",
+                        "name": TOOL["name"],
+                        "input": {CANARIES["toolprop"]: CANARIES["toolinput"]},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_01A", "content": CANARIES["toolresult"]}
+                ],
+            },
+        ],
+        **extra,
+    }
+
+
+def traces(secret: str) -> list[bytes]:
+    """What must never appear: the secret, any 8-byte window of it, and its common digests."""
+    raw = secret.encode()
+    found = [raw[i : i + 8] for i in range(len(raw) - 7)]
+    for algorithm in ("sha256", "md5", "sha1"):
+        digest = hashlib.new(algorithm, raw).hexdigest()
+        found += [digest.encode(), digest.upper().encode()]
+    found.append(base64.b64encode(raw))
+    return found
+
+
+def test_nothing_of_the_content_or_the_key_reaches_the_control_plane(harness: Harness) -> None:
+    control, url = harness.control_plane()
+    proxy = harness.proxy(url, lifespan=True, flush_interval_s=0.05)
+    schema = {"type": "object", "properties": {CANARIES["schemaprop"]: {"type": "string"}}}
+    with anthropic.Anthropic(
+        base_url=proxy.url, api_key="sk-ant-" + CANARIES["apikey"], max_retries=0
+    ) as sdk:
+        sdk.messages.create(**request_body(1))
+        sdk.messages.create(**request_body(2), extra_headers={"x-sim-behaviour": "refusal"})  # escalated
+        with sdk.messages.stream(**request_body(3)) as stream:
+            stream.get_final_message()
+        structured = {"format": {"type": "json_schema", "schema": schema}}
+        sdk.messages.create(**request_body(4, tools=[], output_config=structured))
+        unmetered = ("max_tokens", "metadata", "stop_sequences")
+        sdk.messages.count_tokens(**{k: v for k, v in request_body(5).items() if k not in unmetered})
+    deadline = time.monotonic() + 10
+    while not any(c.path == "/v1/meter" for c in control.captured):
+        assert time.monotonic() < deadline, "the meter flusher sent nothing"
+        time.sleep(0.01)
+    assert control.route_calls >= 4
+    assert control.captured[0].path == "/healthz"  # the lifespan connected ahead of the first request
+    wire = b"\n".join(c.raw() for c in control.captured)
+    wire_folded = wire.lower()
+    for name, secret in CANARIES.items():
+        for trace in traces(secret) + (traces(IMAGE_DATA) if name == "image" else []):
+            assert trace not in wire and trace.lower() not in wire_folded, (
+                f"a trace of the {name} canary was sent"
+            )
