@@ -6,17 +6,7 @@ from __future__ import annotations
 import uuid
 
 from modelpilot.schema.catalog import Catalog
-from modelpilot.schema.wire import DecisionReason, RouteDecision, RouteRequest
-
-_TOKEN_BUCKETS = (1_000, 4_000, 16_000, 64_000, 200_000)
-
-
-def bucket_of(request: RouteRequest) -> str:
-    """The coarse feature bucket a decision is cached under by the proxy."""
-    features = request.features
-    size = next((i for i, bound in enumerate(_TOKEN_BUCKETS) if features.input_tokens_estimate <= bound), 5)
-    flags = [name for name in ("has_tools", "thinking", "has_response_schema") if getattr(features, name)]
-    return ":".join([request.category.value, f"t{size}", *flags])
+from modelpilot.schema.wire import DecisionReason, RouteDecision, RouteRequest, bucket_of
 
 
 def decide_route(

@@ -36,7 +36,7 @@ from modelpilot.proxy.errors import ControlPlaneError, UpstreamError, UpstreamTi
 from modelpilot.proxy.features import Features as LocalFeatures
 from modelpilot.proxy.features import extract_features
 from modelpilot.proxy.upstream import UpstreamClient, UpstreamResponse
-from modelpilot.schema.wire import Features, RouteDecision, RouteRequest
+from modelpilot.schema.wire import Features, RouteDecision, RouteRequest, bucket_of
 
 log = logging.getLogger("modelpilot.proxy")
 
@@ -47,10 +47,6 @@ _MAX_DECISION_BYTES = 64 * 1024
 # Limits of the wire schema (schema/wire.py): a huge request still gets a valid RouteRequest.
 _MAX_TOKENS = 100_000_000
 _MAX_COUNT = 10_000_000
-# Must stay equal to the control plane's bucketing (control/routing.py ``bucket_of``); a test
-# compares the two. A mismatch is safe: decisions are then cached but never hit.
-_TOKEN_BUCKETS = (1_000, 4_000, 16_000, 64_000, 200_000)
-_BUCKET_FLAGS = ("has_tools", "thinking", "has_response_schema")
 
 
 # -- what is sent ---------------------------------------------------------------------------------
@@ -112,13 +108,7 @@ def encode_route_request(request: RouteRequest) -> bytes:
 
 def bucket_key(request: RouteRequest) -> str:
     """The coarse feature bucket of ``request``, computed as the control plane computes it."""
-    features = request.features
-    size = next(
-        (i for i, bound in enumerate(_TOKEN_BUCKETS) if features.input_tokens_estimate <= bound),
-        len(_TOKEN_BUCKETS),
-    )
-    flags = [name for name in _BUCKET_FLAGS if getattr(features, name)]
-    return ":".join([request.category.value, f"t{size}", *flags])
+    return bucket_of(request)
 
 
 # -- the circuit breaker --------------------------------------------------------------------------

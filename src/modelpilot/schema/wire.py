@@ -160,6 +160,23 @@ class RouteRequest(WireModel):
     conversation_turn: Count = 0
 
 
+_BUCKET_TOKEN_BOUNDS = (1_000, 4_000, 16_000, 64_000, 200_000)
+_BUCKET_FLAGS = ("has_tools", "thinking", "has_response_schema")
+
+
+def bucket_of(request: RouteRequest) -> str:
+    """The coarse feature bucket a decision applies to, e.g. ``code:t2:has_tools``. The control
+    plane names it in each :class:`RouteDecision`; the proxy computes it locally to find a cached
+    decision without a round trip, so both sides must use this one function."""
+    features = request.features
+    size = next(
+        (i for i, bound in enumerate(_BUCKET_TOKEN_BOUNDS) if features.input_tokens_estimate <= bound),
+        len(_BUCKET_TOKEN_BOUNDS),
+    )
+    flags = [name for name in _BUCKET_FLAGS if getattr(features, name)]
+    return ":".join([request.category.value, f"t{size}", *flags])
+
+
 class RouteDecision(WireModel):
     """The answer to a :class:`RouteRequest`. The proxy may reuse it for ``ttl_s`` seconds for
     requests in the same ``bucket``."""

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelpilot.control.routing import bucket_of
+from modelpilot.control.routing import decide_route
 from modelpilot.proxy.decisions import (
     BreakerState,
     CircuitBreaker,
@@ -28,6 +28,7 @@ from modelpilot.proxy.decisions import (
 from modelpilot.proxy.errors import ControlPlaneError, UpstreamTimeoutError, UpstreamUnavailableError
 from modelpilot.proxy.routing import rewrite_model
 from modelpilot.proxy.upstream import RequestBody, UpstreamResponse
+from modelpilot.schema.catalog import load_catalog
 from modelpilot.schema.wire import Category, DecisionReason, Features, RouteDecision, RouteRequest
 
 
@@ -59,7 +60,8 @@ route_requests = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(request=route_requests)
 def test_the_local_bucket_is_the_control_planes_bucket(request: RouteRequest) -> None:
-    assert bucket_key(request) == bucket_of(request)
+    decided = decide_route(load_catalog(), request, routing_enabled=True, ttl_s=60)
+    assert bucket_key(request) == decided.bucket
 
 
 def decision(bucket: str = "chat:t0", ttl_s: int = 60, model: str = "claude-haiku-4-5") -> RouteDecision:
