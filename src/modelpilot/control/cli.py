@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 import uvicorn
@@ -26,6 +24,7 @@ from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
+from modelpilot.servers import Listener, serve_all
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
 DEFAULT_SECRET_FILE = "var/session-secret"
@@ -82,19 +81,6 @@ def app_from_environ() -> FastAPI:
         iterations=int(os.environ["MODELPILOT_PASSWORD_ITERATIONS"]),
     )
     return create_app(settings, engine=create_db_engine(settings.database_url))
-
-
-class _Server(uvicorn.Server):
-    async def startup(self, sockets: Any = None) -> None:
-        await super().startup(sockets)
-        for server in self.servers:
-            for sock in server.sockets:
-                host, port = sock.getsockname()[:2]
-                click.echo(f"modelpilot control listening on http://{host}:{port}", err=True)
-
-
-def _exit_cleanly(signum: int, _frame: object) -> None:
-    raise SystemExit(0)
 
 
 @click.command("control")
@@ -158,12 +144,12 @@ def control_command(
                 lifespan="off",
             )
             return
-        app = create_app(settings, engine=engine)
-        # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
-        # handler it found; make that handler a clean exit (status 0) rather than death by signal.
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _exit_cleanly)
-        _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")).run()
+        serve_all(
+            [Listener("control", create_app(settings, engine=engine), host, port, lifespan="off")],
+            on_started=lambda urls: click.echo(
+                f"modelpilot control listening on {urls['control']}", err=True
+            ),
+        )
     finally:
         engine.dispose()
 
