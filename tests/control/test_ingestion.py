@@ -29,7 +29,16 @@ async def test_route_answers_the_requested_model_with_the_final_contract(client,
     response = await client.post("/v1/route", json=payloads.route_request(), headers=headers)
     assert response.status_code == 200, response.text
     decision = response.json()
-    assert set(decision) == {"decision_id", "model", "routed", "reason", "ttl_s", "bucket"}
+    assert set(decision) == {
+        "decision_id",
+        "model",
+        "routed",
+        "reason",
+        "ttl_s",
+        "bucket",
+        "explanation",
+        "shadow_model",
+    }
     assert decision["model"] == "claude-sonnet-4-5"
     assert decision["routed"] is False
     assert decision["reason"] == "requested_model"

@@ -18,18 +18,10 @@ _Bucket = tuple[datetime, str, str, str, bool, bool]
 
 def _merge(rows: list[MeterRow]) -> list[UsageDelta]:
     # Rows of one batch that share a bucket are summed first: one upsert per bucket.
-    sums: dict[_Bucket, list[int]] = defaultdict(lambda: [0] * 7)
+    sums: dict[_Bucket, list[int]] = defaultdict(lambda: [0] * len(queries.SUMMED))
     for row in rows:
         key = (row.hour, row.category.value, row.requested_model, row.served_model, row.routed, row.escalated)
-        values = (
-            row.requests,
-            row.input_tokens,
-            row.output_tokens,
-            row.cache_write_tokens,
-            row.cache_read_tokens,
-            row.actual_cost_micros,
-            row.baseline_cost_micros,
-        )
+        values = [getattr(row, name) for name in queries.SUMMED]
         sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
     return [UsageDelta(*key, *values) for key, values in sums.items()]
 

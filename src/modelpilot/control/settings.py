@@ -40,6 +40,19 @@ class ControlSettings:
     route_ttl_s: int = 300
     key_last_used_resolution_s: int = 60
     min_password_chars: int = 10
+    #: ModelPilot's fee: this share (basis points) of an account's positive net savings per month.
+    fee_share_bps: int = 2000
+    #: Routing policy: the largest share of a bucket's decisions spent exploring a cheaper model
+    #: the posterior does not yet trust.
+    exploration_rate: float = 0.02
+    #: Opt-in metadata logs: the longest retention a deployment may choose, and how often the
+    #: purge job runs.
+    max_log_retention_days: int = 365
+    purge_interval_s: int = 3600
+    #: How often the control plane probes its own components for the status page.
+    status_probe_interval_s: int = 60
+    #: Published on the security page and in /.well-known/security.txt (RFC 9116).
+    security_contact: str = "mailto:security@modelpilot.dev"
 
     def __post_init__(self) -> None:
         if not self.session_secrets:
@@ -53,3 +66,11 @@ class ControlSettings:
             raise SettingsError("password_iterations must be positive")
         if self.session_ttl_s < 60 or self.login_window_s < 1 or self.login_max_failures < 1:
             raise SettingsError("session and throttling windows must be positive")
+        if not 0 <= self.fee_share_bps <= 10_000:
+            raise SettingsError("fee_share_bps must be between 0 and 10000 (0-100% of net savings)")
+        if not 0.0 <= self.exploration_rate <= 0.2:
+            raise SettingsError("exploration_rate must be between 0 and 0.2")
+        if self.max_log_retention_days < 1 or self.purge_interval_s < 1 or self.status_probe_interval_s < 1:
+            raise SettingsError("retention and job intervals must be positive")
+        if not self.security_contact.startswith(("mailto:", "https://")):
+            raise SettingsError("security_contact must be a mailto: or https:// URI (RFC 9116)")

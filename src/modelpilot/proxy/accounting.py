@@ -49,6 +49,12 @@ class Charge:
     actual_micros: int
     baseline_micros: int
     is_unpriced: bool = False
+    requests: int = 1
+    #: A reported bad answer (a feedback-only charge has ``requests=0``).
+    feedback_reports: int = 0
+    #: Shadow mode: the same usage priced on the model routing would have chosen.
+    shadow_requests: int = 0
+    shadow_micros: int = 0
 
     @property
     def savings_micros(self) -> int:

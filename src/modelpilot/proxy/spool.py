@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS pending (
     cache_read_tokens INTEGER NOT NULL,
     actual_cost_micros INTEGER NOT NULL,
     baseline_cost_micros INTEGER NOT NULL,
+    feedback_reports INTEGER NOT NULL DEFAULT 0,
+    shadow_requests INTEGER NOT NULL DEFAULT 0,
+    shadow_cost_micros INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, category, requested_model, served_model, routed, escalated)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -94,13 +97,18 @@ _SUMS = (
     "cache_read_tokens",
     "actual_cost_micros",
     "baseline_cost_micros",
+    "feedback_reports",
+    "shadow_requests",
+    "shadow_cost_micros",
 )
+#: Columns added to ``pending`` after the first release; an older spool file gains them on open.
+_ADDED_COLUMNS = ("feedback_reports", "shadow_requests", "shadow_cost_micros")
 _COLUMNS = _KEY + _SUMS
 _UPSERT = (
     f"INSERT INTO pending ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
     + ", ".join(f"{name} = {name} + excluded.{name}" for name in _SUMS)
-    + " RETURNING requests"
+    + " RETURNING requests, feedback_reports"
 )
 _ADD_TO_EXISTING = (
     "UPDATE pending SET "
@@ -173,7 +181,8 @@ class Backlog:
 def _wire_rows(values: dict[str, Any]) -> list[MeterRow]:
     """One spool row as MeterRows, split evenly when a sum exceeds what one row may carry."""
     parts = max(-(-values[name] // _ROW_LIMITS[name]) for name in _SUMS)
-    parts = max(1, min(parts, values["requests"]))  # each part needs at least one request
+    # Each part needs a request (or, in a feedback-only row, a report) of its own.
+    parts = max(1, min(parts, values["requests"] or values["feedback_reports"]))
     rows = []
     for index in range(parts):
         share = {name: values[name] // parts + (index < values[name] % parts) for name in _SUMS}
@@ -189,6 +198,13 @@ def _wire_rows(values: dict[str, Any]) -> list[MeterRow]:
             )
         )
     return rows
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    present = {row[1] for row in connection.execute("PRAGMA table_info(pending)")}
+    for name in _ADDED_COLUMNS:
+        if name not in present:
+            connection.execute(f"ALTER TABLE pending ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
 
 
 class Spool:
@@ -227,6 +243,7 @@ class Spool:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=5000")
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
             return cls(connection, max_rows=max_rows)
         except BaseException:
             connection.close()
@@ -279,20 +296,24 @@ class Spool:
             int(charge.escalated),
         )
         sums = (
-            1,
+            charge.requests,
             charge.input_tokens,
             charge.output_tokens,
             charge.cache_write_tokens,
             charge.cache_read_tokens,
             charge.actual_micros,
             charge.baseline_micros,
+            charge.feedback_reports,
+            charge.shadow_requests,
+            charge.shadow_micros,
         )
         with self._lock:
             if self._rows < self.max_rows:
                 # One statement, one transaction: the row is new or the sums grow, atomically.
                 # fetchall() runs the statement to its end, which is what commits it.
-                ((requests,),) = self._db.execute(_UPSERT, key + sums).fetchall()
-                if requests == 1:  # a fresh row; an update leaves more than one request
+                ((requests, reports),) = self._db.execute(_UPSERT, key + sums).fetchall()
+                # A fresh row holds exactly this charge; an updated one holds more.
+                if (requests, reports) == (charge.requests, charge.feedback_reports):
                     self._rows += 1
                 return True
             if self._db.execute(_ADD_TO_EXISTING, sums + key).rowcount == 1:

@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 #: Catalog-shaped model ids (``claude-sonnet-4-5``, ``claude-haiku-4-5-20251001``). Membership in
 #: the catalog is checked by the control plane, which answers "unknown model" rather than 422, so
@@ -187,6 +195,11 @@ class RouteDecision(WireModel):
     reason: DecisionReason
     ttl_s: Annotated[int, Field(ge=0, le=86_400)]
     bucket: Annotated[str, Field(pattern=BUCKET_PATTERN, max_length=128)]
+    #: A short human-readable account of the decision, written by the server.
+    explanation: Annotated[str, Field(max_length=240)] = ""
+    #: Shadow mode: the model routing would have chosen. ``model`` is then the requested model
+    #: and the proxy meters what ``shadow_model`` would have cost for the same usage.
+    shadow_model: ModelId | None = None
 
 
 class MeterRow(WireModel):
@@ -199,13 +212,28 @@ class MeterRow(WireModel):
     served_model: ModelId
     routed: bool
     escalated: bool
-    requests: Annotated[int, Field(ge=1, le=_MAX_COUNT)]
+    requests: Count
     input_tokens: Tokens = 0
     output_tokens: Tokens = 0
     cache_write_tokens: Tokens = 0
     cache_read_tokens: Tokens = 0
     actual_cost_micros: Micros
     baseline_cost_micros: Micros
+    #: Bad answers the application reported (``POST /modelpilot/feedback``) in this bucket; the
+    #: routing policy counts each as an escalation.
+    feedback_reports: Count = 0
+    #: Shadow mode: requests served by the requested model for which the policy had chosen a
+    #: cheaper one, and what the same usage would have cost on that cheaper model.
+    shadow_requests: Count = 0
+    shadow_cost_micros: Micros = 0
+
+    @model_validator(mode="after")
+    def _carries_something(self) -> MeterRow:
+        if self.requests == 0 and self.feedback_reports == 0:
+            raise ValueError("a meter row counts at least one request or one feedback report")
+        if self.shadow_requests > self.requests:
+            raise ValueError("shadow_requests cannot exceed requests")
+        return self
 
 
 class MeterBatch(WireModel):

@@ -38,7 +38,7 @@ def ingestion_router() -> APIRouter:
         return routing.decide_route(
             state.catalog,
             request,
-            routing_enabled=holder.deployment.routing_enabled,
+            routing_enabled=holder.deployment.routing_mode != "off",
             ttl_s=state.settings.route_ttl_s,
         )
 

@@ -40,12 +40,12 @@ class NameBody(View):
 class DeploymentView(View):
     id: uuid.UUID
     name: str
-    routing_enabled: bool
+    routing_mode: str
     created_at: datetime
 
     @classmethod
     def of(cls, row: tables.Deployment) -> DeploymentView:
-        return cls(id=row.id, name=row.name, routing_enabled=row.routing_enabled, created_at=row.created_at)
+        return cls(id=row.id, name=row.name, routing_mode=row.routing_mode, created_at=row.created_at)
 
 
 class ApiKeyView(View):

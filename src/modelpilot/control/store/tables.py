@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -64,6 +65,9 @@ class Account(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     suspended_at: Mapped[datetime | None]
+    #: The account's fee as basis points of positive net savings; None means the default in
+    #: the control plane's settings.
+    fee_share_bps: Mapped[int | None] = mapped_column(Integer)
 
 
 class Session(Base):
@@ -87,8 +91,21 @@ class Deployment(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
-    routing_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    #: ``off`` (serve the requested model), ``shadow`` (decide and meter what routing would
+    #: have saved, serve the requested model) or ``on``.
+    routing_mode: Mapped[str] = mapped_column(String(8), default="on")
+    #: The estimated success probability a cheaper model must reach to be chosen.
+    quality_target: Mapped[float] = mapped_column(Float, default=0.95)
+    #: Model ids routing may choose; None means every model in the catalog.
+    allowed_models: Mapped[list[str] | None] = mapped_column(JSON)
+    #: Per-category rules: ``{"code": {"action": "never"}}``, ``{"qa": {"quality_target": 0.9}}``.
+    category_rules: Mapped[dict[str, dict[str, object]]] = mapped_column(JSON, default=dict)
+    #: Pins: requested model -> the model always served for it.
+    pins: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: Opt-in metadata logs: stored only when this is on (and the proxy is configured to send).
+    metadata_logs: Mapped[bool] = mapped_column(Boolean, default=False)
+    log_retention_days: Mapped[int] = mapped_column(Integer, default=30)
 
 
 class ApiKey(Base):
@@ -154,6 +171,9 @@ class UsageAggregate(Base):
     cache_read_tokens: Mapped[int]
     actual_cost_micros: Mapped[int]
     baseline_cost_micros: Mapped[int]
+    feedback_reports: Mapped[int] = mapped_column(default=0)
+    shadow_requests: Mapped[int] = mapped_column(default=0)
+    shadow_cost_micros: Mapped[int] = mapped_column(default=0)
 
 
 class TelemetryReport(Base):
@@ -209,3 +229,67 @@ class LoginAttempt(Base):
     subject_hash: Mapped[str] = mapped_column(String(64))
     client_hash: Mapped[str] = mapped_column(String(64))
     attempted_at: Mapped[datetime]
+
+
+class Invoice(Base):
+    """One account's bill for one closed month: totals over its deployments, and the fee (a share
+    of positive net savings). Issued once; its lines keep deployment names as they were."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("account_id", "month", name="uq_invoices_account_month"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM (UTC)
+    issued_at: Mapped[datetime]
+    fee_share_bps: Mapped[int] = mapped_column(Integer)
+    requests: Mapped[int]
+    baseline_cost_micros: Mapped[int]
+    actual_cost_micros: Mapped[int]
+    net_savings_micros: Mapped[int]  # may be negative
+    fee_micros: Mapped[int]
+
+
+class InvoiceLine(Base):
+    """One deployment's part of an invoice."""
+
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    deployment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deployments.id", ondelete="SET NULL"))
+    deployment_name: Mapped[str] = mapped_column(String(100))
+    requests: Mapped[int]
+    baseline_cost_micros: Mapped[int]
+    actual_cost_micros: Mapped[int]
+    net_savings_micros: Mapped[int]
+    fee_micros: Mapped[int]
+
+
+class StatusProbe(Base):
+    """One health probe of one component, recorded by the control plane itself."""
+
+    __tablename__ = "status_probes"
+    __table_args__ = (Index("ix_status_probes_component_checked", "component", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    component: Mapped[str] = mapped_column(String(32))
+    checked_at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+
+
+class Incident(Base):
+    """An incident an admin posted on the status page."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(5000))
+    severity: Mapped[str] = mapped_column(String(16))  # minor | major | critical
+    components: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))

@@ -13,7 +13,7 @@ from modelpilot.control.store.tables import Account, ApiKey, Deployment
 
 
 def add_deployment(session: Session, *, account_id: uuid.UUID, name: str, now: datetime) -> Deployment:
-    deployment = Deployment(account_id=account_id, name=name, created_at=now, routing_enabled=True)
+    deployment = Deployment(account_id=account_id, name=name, created_at=now)
     session.add(deployment)
     session.flush()
     return deployment

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from modelpilot.control.store.tables import IngestedBatch, LogRecord, TelemetryReport, UsageAggregate
 
 BIGINT_MAX = 2**63 - 1
-_SUMMED = (
+#: The summed columns of a usage bucket, in :class:`UsageDelta`'s field order.
+SUMMED = (
     "requests",
     "input_tokens",
     "output_tokens",
@@ -23,6 +24,9 @@ _SUMMED = (
     "cache_read_tokens",
     "actual_cost_micros",
     "baseline_cost_micros",
+    "feedback_reports",
+    "shadow_requests",
+    "shadow_cost_micros",
 )
 
 
@@ -43,6 +47,9 @@ class UsageDelta:
     cache_read_tokens: int
     actual_cost_micros: int
     baseline_cost_micros: int
+    feedback_reports: int = 0
+    shadow_requests: int = 0
+    shadow_cost_micros: int = 0
 
 
 def claim_batch(
@@ -85,7 +92,7 @@ def add_usage(session: Session, *, deployment_id: uuid.UUID, deltas: Iterable[Us
             ],
             set_={
                 name: _saturating_sum(getattr(UsageAggregate, name), getattr(statement.excluded, name))
-                for name in _SUMMED
+                for name in SUMMED
             },
         )
         session.execute(statement)
