@@ -13,8 +13,11 @@ from sqlalchemy import Engine
 from modelpilot import __version__
 from modelpilot.control.http.admin import admin_router
 from modelpilot.control.http.api import api_router
+from modelpilot.control.http.billing import billing_router
+from modelpilot.control.http.console import console_router
 from modelpilot.control.http.forms import forms_router
 from modelpilot.control.http.ingestion import ingestion_router
+from modelpilot.control.http.pages import pages_router
 from modelpilot.control.http.problems import install_error_handlers
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.settings import ControlSettings
@@ -72,4 +75,7 @@ def create_app(
     app.include_router(api_router())
     app.include_router(admin_router())
     app.include_router(forms_router())
+    app.include_router(billing_router())
+    app.include_router(console_router())
+    app.include_router(pages_router())
     return app
