@@ -1,14 +1,18 @@
-"""Routing quality of the local features on an outcome table, beside same-table baselines.
+"""Routing quality of the real router on an outcome table, beside same-table baselines.
 
     python -m bench.routing_quality --table FILE.jsonl --weak MODEL --strong MODEL
         [--weak-price-model claude-haiku-4-5] [--strong-price-model claude-opus-4-6]
-        [--scores-out OUT.jsonl] [--json]
+        [--router ROUTER.json] [--scores-out OUT.jsonl] [--json]
     python -m bench.routing_quality --extraction-timing
 
-Every row's ``request`` (plus ``"model"``) goes through the real
-:func:`~modelpilot.proxy.features.extract_features` and
-:func:`~modelpilot.proxy.features.need_strong_score`, in process. Sweeping a threshold over that
-score traces (c = share sent to the strong model, r = mean quality); the metrics are those of
+Every row's ``request`` (plus ``"model"``) goes through the proxy's real
+:func:`~modelpilot.proxy.features.extract_features` and the wire features it would send, then
+the control plane's real policy estimate
+(:func:`~modelpilot.control.policy.choose.success_estimate`) of P(success) for the weak price
+model standing in for the strong one, in process; the router's score is 1 - that estimate (a
+deployment without outcomes of its own, i.e. the offline prior). ``--router`` replaces the
+shipped local weights (e.g. a fold trained by ``training.train_router --train-tables``) so results
+can be measured on a table the weights never saw. Sweeping a threshold over that score traces (c = share sent to the strong model, r = mean quality); the metrics are those of
 the data README (RouteLLM / RouterBench definitions):
 
 - PGR = (r - r_weak) / (r_strong - r_weak); APGR = area under PGR over c in [0, 1];
@@ -34,7 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from bench._harness import print_table
-from modelpilot.proxy.features import RouterModel, extract_features, load_router_model, need_strong_score
+from modelpilot.control.policy.choose import success_estimate
+from modelpilot.proxy.decisions import wire_features
+from modelpilot.proxy.features import RouterModel, extract_features, load_router_model
+from modelpilot.proxy.features.artifact import parse_artifact
 from modelpilot.proxy.features.shape import walk_request
 from modelpilot.schema.catalog import load_catalog
 from modelpilot.schema.pricing import cost_micros
@@ -223,14 +230,25 @@ def read_table(
 
 
 def router_scores(
-    rows: Iterable[TableRow], *, request_model: str, model: RouterModel | None = None
+    rows: Iterable[TableRow],
+    *,
+    request_model: str,
+    model: RouterModel | None = None,
+    weak_model: str = "claude-haiku-4-5",
 ) -> list[float]:
-    """need_strong_score of every row's request, sent as the proxy would see it. ``model``
-    defaults to the shipped weights (training passes the weights of a cross-dataset fold)."""
-    return [
-        need_strong_score(extract_features({**row.request, "model": request_model}, model=model))
-        for row in rows
-    ]
+    """Each row's need-the-strong-model score: 1 - the policy's estimated P(success) of
+    ``weak_model`` for a request to ``request_model``, from the features the proxy would send.
+    ``model`` defaults to the shipped local weights (training passes a cross-dataset fold's)."""
+    catalog = load_catalog()
+    requested, candidate = catalog.get(request_model), catalog.get(weak_model)
+    if requested is None or candidate is None:
+        raise SystemExit(f"{request_model!r} and {weak_model!r} must be catalog models")
+    scores = []
+    for row in rows:
+        local = extract_features({**row.request, "model": request_model}, model=model)
+        estimate = success_estimate(requested, candidate, local.category, wire_features(local))
+        scores.append(1.0 - estimate.mean)
+    return scores
 
 
 def _fmt(value: float | None, percent: bool = False) -> str:
@@ -324,6 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strong", help="key of the table's scores for the stronger model")
     parser.add_argument("--weak-price-model", default="claude-haiku-4-5")
     parser.add_argument("--strong-price-model", default="claude-opus-4-6")
+    parser.add_argument("--router", type=Path, help="local router weights (default: the shipped ones)")
     parser.add_argument("--scores-out", type=Path)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
@@ -360,14 +379,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         weak_price_model=args.weak_price_model,
         strong_price_model=args.strong_price_model,
     )
-    scores = router_scores(rows, request_model=args.strong_price_model)
+    model = None
+    if args.router is not None:
+        model = parse_artifact(json.loads(args.router.read_text(encoding="utf-8")))
+    scores = router_scores(
+        rows, request_model=args.strong_price_model, model=model, weak_model=args.weak_price_model
+    )
     if args.scores_out is not None:
         with args.scores_out.open("w", encoding="utf-8") as handle:
             for row, score in zip(rows, scores, strict=True):
                 handle.write(json.dumps({"id": row.id, "score": score}) + "\n")
     results = evaluate(rows, scores)
     if args.json:
-        print(json.dumps({"table": str(args.table), "rows": len(rows), "results": results}, indent=2))
+        report = {"table": str(args.table), "router": str(args.router or "shipped"), "rows": len(rows)}
+        print(json.dumps({**report, "results": results}, indent=2))
         return 0
     weak_q = statistics.fmean(row.outcome.weak for row in rows)
     strong_q = statistics.fmean(row.outcome.strong for row in rows)

@@ -319,7 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="directory holding the outcome tables")
     parser.add_argument("--out", type=Path, required=True, help="directory to write router.json into")
     parser.add_argument("--date", help="trained-on date for the metadata (default: today, UTC)")
+    parser.add_argument(
+        "--train-tables",
+        nargs="+",
+        choices=sorted(OUTCOME_TABLES),
+        help="write a cross-dataset fold instead: category and difficulty models trained on these "
+        "outcome tables only (plus the category-only table), no variant selection",
+    )
+    parser.add_argument(
+        "--variant", default=VARIANTS[0].name, choices=[v.name for v in VARIANTS], help="with --train-tables"
+    )
     args = parser.parse_args(argv)
+    if args.train_tables:
+        return train_fold(args.data, args.out, args.train_tables, args.variant, args.date)
     started = time.monotonic()
 
     tables: dict[str, list[Row]] = {}
@@ -411,6 +423,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.out / ARTIFACT_NAME
     path.write_text(json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     _say(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB) in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def train_fold(
+    data: Path, out: Path, train_tables: Sequence[str], variant_name: str, date: str | None
+) -> int:
+    """Write weights trained on ``train_tables`` only, so that ``bench.routing_quality --router``
+    can measure them on a table neither model saw (the category-only table is always used: it
+    holds no outcomes)."""
+    started = time.monotonic()
+    variant = next(v for v in VARIANTS if v.name == variant_name)
+    tables = {name: read_rows(data / name, OUTCOME_TABLES[name]) for name in train_tables}
+    tables[CATEGORY_TABLE] = read_rows(data / CATEGORY_TABLE, None)
+    all_rows = [row for rows in tables.values() for row in rows]
+    inputs = {row.id: model_inputs(row.request) for row in all_rows}
+    category = fit_category(*category_examples(category_rows(all_rows, SEED), inputs))
+    categories = pipeline_categories(inputs, _router(category, None))
+    outcome_rows = [r for name in train_tables for r in tables[name]]
+    difficulty = fit_difficulty(outcome_rows, inputs, categories, variant)
+    metadata = {
+        "trained_on": date or datetime.now(UTC).date().isoformat(),
+        "script": "training/train_router.py --train-tables",
+        "seed": SEED,
+        "fold": {"train_tables": list(train_tables), "variant": variant.name},
+        "tables": {
+            name: {"rows": len(rows), "sha256": file_sha256(data / name)} for name, rows in tables.items()
+        },
+    }
+    document = {
+        "format_version": FORMAT_VERSION,
+        "metadata": metadata,
+        "category": category,
+        "difficulty": difficulty,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ARTIFACT_NAME
+    path.write_text(json.dumps(document, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    _say(f"wrote fold {'+'.join(train_tables)} to {path} in {time.monotonic() - started:.0f}s")
     return 0
 
 

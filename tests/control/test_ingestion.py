@@ -7,6 +7,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from modelpilot.control.store.tables import IngestedBatch, LogRecord, TelemetryReport, UsageAggregate
+from modelpilot.schema.catalog import load_catalog
 from tests.control import payloads
 
 
@@ -24,7 +25,7 @@ def count(engine: Engine, table: type) -> int:
         return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
 
-async def test_route_answers_the_requested_model_with_the_final_contract(client, proxy):
+async def test_route_answers_with_the_final_contract(client, proxy):
     _, _, headers = proxy
     response = await client.post("/v1/route", json=payloads.route_request(), headers=headers)
     assert response.status_code == 200, response.text
@@ -39,9 +40,12 @@ async def test_route_answers_the_requested_model_with_the_final_contract(client,
         "explanation",
         "shadow_model",
     }
-    assert decision["model"] == "claude-sonnet-4-5"
-    assert decision["routed"] is False
-    assert decision["reason"] == "requested_model"
+    # A new deployment routes: this easy code request goes to a cheaper catalog model.
+    assert decision["routed"] is True
+    assert decision["model"] in load_catalog() and decision["model"] != "claude-sonnet-4-5"
+    assert decision["reason"] == "cheaper_model"
+    assert decision["model"] in decision["explanation"]
+    assert decision["shadow_model"] is None
     assert decision["ttl_s"] == 300
     assert decision["bucket"].startswith("code:")
     uuid.UUID(decision["decision_id"])
@@ -106,6 +110,13 @@ async def test_meter_batches_add_up_in_the_same_bucket(client, proxy):
 
 async def test_telemetry_and_logs_are_stored_once(client, proxy, engine):
     tenant, deployment, headers = proxy
+    settings = (await tenant.client.get(f"/api/deployments/{deployment}/routing")).json()
+    opted_in = await tenant.client.put(
+        f"/api/deployments/{deployment}/routing",
+        json={**settings, "metadata_logs": True},
+        headers={"x-csrf-token": tenant.csrf},
+    )
+    assert opted_in.status_code == 200, opted_in.text
     telemetry, logs = payloads.telemetry_batch(), payloads.log_batch()
     for _ in range(2):
         assert (await client.post("/v1/telemetry", json=telemetry, headers=headers)).status_code == 200

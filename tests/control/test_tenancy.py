@@ -13,6 +13,13 @@ async def test_tenants_cannot_see_or_touch_each_other(client, new_tenant):
     deployment = await alice.create_deployment("alice-prod")
     key_id, secret = await alice.create_key(deployment)
     headers = {"authorization": f"Bearer {secret}"}
+    routing = (await alice.client.get(f"/api/deployments/{deployment}/routing")).json()
+    opted_in = await alice.client.put(
+        f"/api/deployments/{deployment}/routing",
+        json={**routing, "metadata_logs": True},
+        headers={"x-csrf-token": alice.csrf},
+    )
+    assert opted_in.status_code == 200
     await client.post("/v1/meter", json=payloads.meter_batch(), headers=headers)
     await client.post("/v1/logs", json=payloads.log_batch(), headers=headers)
     nonexistent = str(uuid.uuid4())

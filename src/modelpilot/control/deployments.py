@@ -11,9 +11,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from modelpilot.control.credentials import new_api_key
-from modelpilot.control.errors import InvalidRequestError, NotFoundError
+from modelpilot.control.errors import InvalidRequestError, NotFoundError, ProblemDetail
+from modelpilot.control.policy.settings import CategoryRule, RoutingSettings, catalog_problems
 from modelpilot.control.store.queries import deployments as queries
 from modelpilot.control.store.tables import ApiKey, Deployment
+from modelpilot.schema.catalog import Catalog
+from modelpilot.schema.wire import Category
 
 _MAX_NAME_CHARS = 100
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -83,3 +86,77 @@ def owner_of_deployment(session: Session, *, deployment_id: uuid.UUID) -> uuid.U
     if deployment is None:
         raise NotFoundError("no such deployment")
     return deployment.account_id
+
+
+def routing_settings_of(deployment: Deployment) -> RoutingSettings:
+    """A deployment row's routing settings as the validated model (rules the current schema no
+    longer accepts are dropped rather than failing every read)."""
+    rules: dict[Category, CategoryRule] = {}
+    for name, raw in (deployment.category_rules or {}).items():
+        try:
+            rules[Category(name)] = CategoryRule.model_validate(raw)
+        except ValueError:
+            continue
+    return RoutingSettings.model_construct(
+        mode=deployment.routing_mode if deployment.routing_mode in ("off", "shadow", "on") else "off",
+        quality_target=deployment.quality_target,
+        allowed_models=list(deployment.allowed_models) if deployment.allowed_models is not None else None,
+        category_rules=rules,
+        pins=dict(deployment.pins or {}),
+        metadata_logs=deployment.metadata_logs,
+        log_retention_days=deployment.log_retention_days,
+    )
+
+
+def get_routing_settings(
+    session: Session, *, account_id: uuid.UUID, deployment_id: uuid.UUID
+) -> RoutingSettings:
+    """The routing settings of one of the account's deployments."""
+    return routing_settings_of(get_deployment(session, account_id=account_id, deployment_id=deployment_id))
+
+
+def update_routing_settings(
+    session: Session,
+    *,
+    account_id: uuid.UUID,
+    deployment_id: uuid.UUID,
+    settings: RoutingSettings,
+    catalog: Catalog,
+    max_retention_days: int,
+) -> RoutingSettings:
+    """Replace the routing settings of one of the account's deployments and commit. Model ids
+    must be in the catalog (aliases are stored as canonical ids); the retention is capped by the
+    control plane's ``max_retention_days``."""
+    deployment = get_deployment(session, account_id=account_id, deployment_id=deployment_id)
+    problems = catalog_problems(settings, catalog, max_retention_days=max_retention_days)
+    if problems:
+        raise InvalidRequestError(
+            "the routing settings name unknown models or exceed a limit",
+            errors=tuple(ProblemDetail(path, reason) for path, reason in problems),
+        )
+
+    def canonical(model_id: str) -> str:
+        spec = catalog.get(model_id)
+        assert spec is not None  # checked by catalog_problems
+        return spec.id
+
+    queries.set_routing_settings(
+        session,
+        deployment=deployment,
+        mode=settings.mode,
+        quality_target=settings.quality_target,
+        allowed_models=(
+            sorted({canonical(m) for m in settings.allowed_models})
+            if settings.allowed_models is not None
+            else None
+        ),
+        category_rules={
+            category.value: rule.model_dump(exclude_none=True)
+            for category, rule in settings.category_rules.items()
+        },
+        pins={canonical(requested): canonical(served) for requested, served in settings.pins.items()},
+        metadata_logs=settings.metadata_logs,
+        log_retention_days=settings.log_retention_days,
+    )
+    session.commit()
+    return routing_settings_of(deployment)

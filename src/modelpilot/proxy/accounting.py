@@ -5,7 +5,10 @@ Pure arithmetic over a :class:`~modelpilot.proxy.recording.RequestRecord` (DESIG
 - actual cost: every answer that was paid for, the delivered one and any abandoned attempt
   (a routed answer that failed its check before escalation), each at its served model's price;
 - baseline cost: the requested model's price for the usage the delivered answer reported;
-- savings: baseline − actual, negative when an escalation paid twice.
+- savings: baseline − actual, negative when an escalation paid twice;
+- shadow cost (shadow mode): the delivered usage priced on the model routing would have chosen,
+  for a request served unrouted by the requested model; the control plane sums it into "what
+  routing would have saved".
 
 Cache writes (5m/1h), cache reads, the batch tier and long-context tiers are priced by
 :mod:`modelpilot.schema.pricing`. A stream cut short is charged for the usage it reported. When
@@ -130,6 +133,9 @@ def charge_request(record: RequestRecord, *, catalog: Catalog, now: datetime) ->
         baseline = 0
     if baseline is None or is_unpriced:
         actual, baseline, is_unpriced = 0, 0, True
+    shadow = _shadow_micros(
+        record, served=served, requested=requested, catalog=catalog, is_unpriced=is_unpriced
+    )
     return Charge(
         hour=hour_of(now),
         category=_category(record.category),
@@ -144,7 +150,22 @@ def charge_request(record: RequestRecord, *, catalog: Catalog, now: datetime) ->
         actual_micros=actual,
         baseline_micros=baseline,
         is_unpriced=is_unpriced,
+        shadow_requests=0 if shadow is None else 1,
+        shadow_micros=shadow or 0,
     )
+
+
+def _shadow_micros(
+    record: RequestRecord, *, served: str, requested: str, catalog: Catalog, is_unpriced: bool
+) -> int | None:
+    """What the delivered usage would have cost on the shadow model, or None when the request
+    carries no shadow decision, was routed, or cannot be priced on both sides."""
+    if record.shadow_model is None or record.routed or record.usage is None or is_unpriced:
+        return None
+    shadow = meterable_model(record.shadow_model, catalog)
+    if shadow is None or served != requested:
+        return None
+    return _priced(record.usage, shadow, catalog)
 
 
 def metadata_log_entry(

@@ -36,7 +36,12 @@ from modelpilot.proxy.errors import (
     new_request_id,
     render_error,
 )
-from modelpilot.proxy.headers import downstream_response_headers, header_value, upstream_request_headers
+from modelpilot.proxy.headers import (
+    downstream_response_headers,
+    header_value,
+    header_values,
+    upstream_request_headers,
+)
 from modelpilot.proxy.recording import Attempt, MessageTap, RequestRecord, decode_body, price
 from modelpilot.proxy.routing import RoutePlan, Router
 from modelpilot.proxy.settings import ProxySettings
@@ -47,6 +52,7 @@ from modelpilot.schema.catalog import Catalog
 log = logging.getLogger("modelpilot.proxy")
 
 _JSON_BODY_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens"})
+_RELAY_HEADERS = frozenset({b"request-id", b"content-type", b"content-encoding", b"content-length"})
 
 
 class Exchange:
@@ -300,26 +306,36 @@ class Exchange:
         headers = downstream_response_headers(response.raw_headers)
         headers.extend(self._extra_headers)
         self.status = response.status
-        request_id = header_value(headers, b"request-id")
+        found = header_values(headers, _RELAY_HEADERS)
+        request_id = found.get(b"request-id")
         self.request_id = request_id.decode("latin-1") if request_id is not None else None
-        content_type = header_value(headers, b"content-type") or b""
-        encoding = header_value(headers, b"content-encoding")
+        content_type = found.get(b"content-type", b"")
+        encoding = found.get(b"content-encoding")
         self.is_stream = content_type.startswith(b"text/event-stream")
         if is_batch_object_path(self.path) and content_type.startswith(b"application/json"):
             await self._relay_batch_object(response, headers, encoding)
             return
         if self.path == "/v1/messages" and self.method == "POST":
             self._tap = MessageTap()
-        self._response_framed = header_value(headers, b"content-length") is not None
+        length = found.get(b"content-length")
+        self._response_framed = length is not None
+        # A framed answer's last byte is known when it arrives: it goes out as the final message,
+        # which saves the server an empty one per answer.
+        unsent = int(length) if length is not None and length.isdigit() else -1
         await self._send({"type": "http.response.start", "status": response.status, "headers": headers})
         self._response_started = True
         send = self._send
         tap = self._tap
         stream = self.is_stream
+        ended = False
         async for chunk in response.iter_chunks():
             if self.ttfb_ms is None:
                 self.ttfb_ms = self._elapsed_ms()
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            unsent -= len(chunk)
+            ended = unsent == 0
+            if ended:
+                self._watch.stop()  # as before the final message below: the answer is whole
+            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
             if tap is not None:
                 # After the send: reading usage never delays the caller's bytes.
                 if stream:
@@ -327,7 +343,8 @@ class Exchange:
                 else:
                     tap.feed_body(chunk)
         self._watch.stop()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         response.release()
         self._response = None
         if tap is not None and not stream:
@@ -430,6 +447,7 @@ class Exchange:
             "decision_id": plan.decision.decision_id if plan.decision is not None else None,
             "fail_open_reason": plan.fail_open_reason,
             "escalation_reason": self.escalation_reason,
+            "shadow_model": plan.shadow_model,
         }
 
 

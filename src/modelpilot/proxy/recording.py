@@ -62,6 +62,8 @@ class RequestRecord:
     decision_id: str | None = None
     fail_open_reason: str | None = None
     escalation_reason: str | None = None
+    # Shadow mode: the model routing would have chosen while the requested one served.
+    shadow_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

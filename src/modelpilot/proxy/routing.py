@@ -170,6 +170,13 @@ class RoutePlan:
     def is_routed(self) -> bool:
         return self.routed_body is not None
 
+    @property
+    def shadow_model(self) -> str | None:
+        """Shadow mode: the model routing would have chosen (None when routed or not shadowed)."""
+        if self.is_routed or self.decision is None:
+            return None
+        return self.decision.shadow_model
+
     def headers(self, *, served_model: str, escalated: bool) -> list[tuple[bytes, bytes]]:
         """The ``x-modelpilot-*`` response headers for the caller."""
         out = [
@@ -182,6 +189,9 @@ class RoutePlan:
             out.insert(0, (b"x-modelpilot-served-model", served_model.encode()))
         if self.decision is not None:
             out.append((b"x-modelpilot-decision-id", self.decision.decision_id.encode()))
+        shadow = self.shadow_model
+        if shadow is not None and _MODEL_ID.fullmatch(shadow):
+            out.append((b"x-modelpilot-shadow-model", shadow.encode()))
         if self.fail_open_reason is not None:
             out.append((b"x-modelpilot-fail-open", self.fail_open_reason.encode()))
         return out

@@ -17,6 +17,7 @@ from modelpilot.control.http.views import (
     DeploymentView,
     LogView,
     NameBody,
+    RoutingSettingsView,
     SessionView,
     UsageView,
 )
@@ -92,5 +93,25 @@ def api_router() -> APIRouter:
     def list_logs(deployment_id: uuid.UUID, active: Reader, db: Db) -> list[LogView]:
         deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
         return [LogView.of(row) for row in usage_queries.list_log_records(db, deployment_id=deployment.id)]
+
+    @router.get("/deployments/{deployment_id}/routing", response_model=RoutingSettingsView)
+    def get_routing(deployment_id: uuid.UUID, active: Reader, db: Db) -> RoutingSettingsView:
+        """The deployment's routing settings: mode, quality target, allowed models, rules, pins, logs."""
+        return deployments.get_routing_settings(db, account_id=active.account.id, deployment_id=deployment_id)
+
+    @router.put("/deployments/{deployment_id}/routing", response_model=RoutingSettingsView)
+    def put_routing(
+        deployment_id: uuid.UUID, body: RoutingSettingsView, active: Writer, db: Db, state: State
+    ) -> RoutingSettingsView:
+        """Replace the deployment's routing settings. Model ids must be in the catalog; the
+        retention is capped by the control plane. Applies to new decisions within a minute."""
+        return deployments.update_routing_settings(
+            db,
+            account_id=active.account.id,
+            deployment_id=deployment_id,
+            settings=body,
+            catalog=state.catalog,
+            max_retention_days=state.settings.max_log_retention_days,
+        )
 
     return router

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import random
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
-from modelpilot.control import metering, routing
+from modelpilot.control import deployments, metering, routing
 from modelpilot.control.http.dependencies import Db, State, deployment_key, firewall
 from modelpilot.control.http.problems import problem_responses
+from modelpilot.control.http.state import ControlState
 from modelpilot.control.keys import KeyHolder
+from modelpilot.control.policy.outcomes import OutcomeCache
 from modelpilot.schema.wire import (
     IngestAck,
     LogBatch,
@@ -21,6 +24,22 @@ from modelpilot.schema.wire import (
 )
 
 Holder = Annotated[KeyHolder, Depends(deployment_key)]
+
+#: How long a process reuses a deployment's outcomes before reading its aggregates again.
+OUTCOME_CACHE_TTL_S = 30.0
+
+
+def _outcome_cache(request: Request, state: ControlState) -> OutcomeCache:
+    """The app's outcome cache, made on first use (one per app, so per worker process)."""
+    cache = getattr(request.app.state, "routing_outcomes", None)
+    if not isinstance(cache, OutcomeCache):
+        cache = OutcomeCache(ttl_s=OUTCOME_CACHE_TTL_S, clock=lambda: state.clock().timestamp())
+        request.app.state.routing_outcomes = cache
+    return cache
+
+
+# Exploration needs unpredictability, not secrecy.
+_RNG = random.Random()
 
 
 def ingestion_router() -> APIRouter:
@@ -33,13 +52,25 @@ def ingestion_router() -> APIRouter:
     )
 
     @router.post("/route", response_model=RouteDecision)
-    def route(request: RouteRequest, holder: Holder, state: State) -> RouteDecision:
-        """Which model should serve this request? Cache the answer for ``ttl_s`` per ``bucket``."""
+    def route(request: RouteRequest, holder: Holder, state: State, db: Db, http: Request) -> RouteDecision:
+        """Which model should serve this request? Cache the answer for ``ttl_s`` per ``bucket``.
+        ``explanation`` says why in one sentence; in shadow mode ``shadow_model`` is what routing
+        would have chosen while the requested model is served."""
+        now = state.clock()
+        deployment = holder.deployment
+        settings = deployments.routing_settings_of(deployment)
+        outcomes = routing.deployment_outcomes(
+            db, _outcome_cache(http, state), deployment_id=deployment.id, now=now
+        )
         return routing.decide_route(
             state.catalog,
             request,
-            routing_enabled=holder.deployment.routing_mode != "off",
+            settings=settings,
+            outcomes=outcomes,
             ttl_s=state.settings.route_ttl_s,
+            exploration_rate=state.settings.exploration_rate,
+            rng=_RNG,
+            now=now,
         )
 
     @router.post("/meter", response_model=IngestAck)

@@ -8,7 +8,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelpilot.control.policy.settings import RoutingSettings
 from modelpilot.control.store import tables
+
+#: The body of ``GET``/``PUT /api/deployments/{id}/routing``: the policy's own settings model.
+RoutingSettingsView = RoutingSettings
 
 
 class View(BaseModel):

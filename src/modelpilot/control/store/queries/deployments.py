@@ -6,10 +6,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from modelpilot.control.store.tables import Account, ApiKey, Deployment
+from modelpilot.control.store.tables import Account, ApiKey, Deployment, UsageAggregate
 
 
 def add_deployment(session: Session, *, account_id: uuid.UUID, name: str, now: datetime) -> Deployment:
@@ -97,3 +97,55 @@ def touch_api_key(session: Session, *, key_id: uuid.UUID, now: datetime, older_t
 def get_deployment_unscoped(session: Session, *, deployment_id: uuid.UUID) -> Deployment | None:
     """Administrators only: a deployment by id, whoever owns it."""
     return session.get(Deployment, deployment_id)
+
+
+def set_routing_settings(
+    session: Session,
+    *,
+    deployment: Deployment,
+    mode: str,
+    quality_target: float,
+    allowed_models: list[str] | None,
+    category_rules: dict[str, dict[str, object]],
+    pins: dict[str, str],
+    metadata_logs: bool,
+    log_retention_days: int,
+) -> None:
+    """Overwrite a deployment's routing settings (the caller validated them and commits)."""
+    deployment.routing_mode = mode
+    deployment.quality_target = quality_target
+    deployment.allowed_models = allowed_models
+    deployment.category_rules = category_rules
+    deployment.pins = pins
+    deployment.metadata_logs = metadata_logs
+    deployment.log_retention_days = log_retention_days
+    session.flush()
+
+
+def routed_outcome_sums(
+    session: Session, *, deployment_id: uuid.UUID, since: datetime
+) -> list[tuple[str, str, str, bool, int, int]]:
+    """Routed requests and feedback reports since ``since`` per category x requested x served x
+    escalated: one query on the (deployment, hour, ...) unique index."""
+    rows = session.execute(
+        select(
+            UsageAggregate.category,
+            UsageAggregate.requested_model,
+            UsageAggregate.served_model,
+            UsageAggregate.escalated,
+            func.sum(UsageAggregate.requests),
+            func.sum(UsageAggregate.feedback_reports),
+        )
+        .where(
+            UsageAggregate.deployment_id == deployment_id,
+            UsageAggregate.hour >= since,
+            UsageAggregate.routed.is_(True),
+        )
+        .group_by(
+            UsageAggregate.category,
+            UsageAggregate.requested_model,
+            UsageAggregate.served_model,
+            UsageAggregate.escalated,
+        )
+    ).all()
+    return [(r[0], r[1], r[2], bool(r[3]), int(r[4] or 0), int(r[5] or 0)) for r in rows]
