@@ -49,9 +49,14 @@ def replicas(db_url: str) -> Iterator[tuple[str, str]]:
         urls = []
         for process in processes:
             assert process.stderr is not None
-            line = process.stderr.readline()
-            match = re.search(r"listening on (http://\S+)", line)
-            assert match, f"unexpected start-up output: {line!r}"
+            # Start-up may log first (the second replica's first status probe can run before
+            # the first replica has migrated the database, and reports it down).
+            seen, match = [], None
+            for line in iter(process.stderr.readline, ""):
+                seen.append(line)
+                if match := re.search(r"listening on (http://\S+)", line):
+                    break
+            assert match, f"unexpected start-up output: {''.join(seen)!r}"
             urls.append(match.group(1))
         yield urls[0], urls[1]
     finally:

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import Engine
 
 from modelpilot import __version__
+from modelpilot.control import status
 from modelpilot.control.http.admin import admin_router
 from modelpilot.control.http.api import api_router
 from modelpilot.control.http.billing import billing_router
@@ -20,6 +21,7 @@ from modelpilot.control.http.ingestion import ingestion_router
 from modelpilot.control.http.pages import pages_router
 from modelpilot.control.http.problems import install_error_handlers
 from modelpilot.control.http.state import ControlState
+from modelpilot.control.jobs import default_jobs
 from modelpilot.control.settings import ControlSettings
 from modelpilot.control.store.engine import create_session_factory
 from modelpilot.schema.catalog import Catalog, load_catalog
@@ -47,22 +49,36 @@ def create_app(
 
     >>> app = create_app(settings, engine=create_db_engine(settings.database_url))  # doctest: +SKIP
     """
+    sessions = create_session_factory(engine)
+    # Periodic jobs (purge, invoicing) run during the lifespan; others add theirs through
+    # ``app.state.jobs.register_job`` before start-up (see modelpilot.control.jobs).
+    jobs = default_jobs(settings, sessions=sessions, clock=clock)
     app = FastAPI(
         title="ModelPilot control plane",
         version=__version__,
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=jobs.lifespan,
     )
+    app.state.jobs = jobs
     app.state.control = ControlState(
         settings=settings,
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         catalog=catalog if catalog is not None else load_catalog(),
         templates=Environment(
             loader=PackageLoader("modelpilot.control", "templates"),
             autoescape=select_autoescape(default=True),
         ),
         clock=clock,
+    )
+    state = app.state.control
+    jobs.register_job(
+        "status-probes",
+        settings.status_probe_interval_s,
+        status.probe_job(
+            state.sessions, settings=settings, catalog=state.catalog, templates=state.templates, clock=clock
+        ),
     )
     install_error_handlers(app)
 

@@ -16,15 +16,17 @@ import click
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from modelpilot.control import accounts, deployments
+from modelpilot.control import accounts, billing, deployments, retention
 from modelpilot.control.app import create_app
 from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
 from modelpilot.servers import Listener, serve_all
+from modelpilot.stack import ensure_port_free
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
 DEFAULT_SECRET_FILE = "var/session-secret"
@@ -39,9 +41,29 @@ _database_url = click.option(
 _no_migrate = click.option("--no-migrate", is_flag=True, help="Do not migrate the database first.")
 
 
+_DATABASE_SCHEMES = ("sqlite:///", "postgresql+psycopg://")
+
+
 def _ensure_sqlite_dir(database_url: str) -> None:
+    if not database_url.startswith(_DATABASE_SCHEMES):
+        raise click.UsageError(
+            f"--database-url (MODELPILOT_DATABASE_URL) must start with {' or '.join(_DATABASE_SCHEMES)}, "
+            f"got {database_url.split('://')[0]!r}"
+        )
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:///:memory:"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _migrate(engine: Engine) -> None:
+    """Apply the migrations, or fail with one line naming the database (password hidden)."""
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise click.ClickException(
+            f"cannot use the database {where} (--database-url / MODELPILOT_DATABASE_URL): {reason}"
+        ) from exc
 
 
 def _read_secrets(secrets_env: str | None, secret_file: str) -> tuple[str, ...]:
@@ -58,6 +80,26 @@ def _read_secrets(secrets_env: str | None, secret_file: str) -> tuple[str, ...]:
     return (path.read_text().strip(),)
 
 
+#: Settings read only from the environment (name -> (setting, type)).
+_ENV_SETTINGS: dict[str, tuple[str, type]] = {
+    "MODELPILOT_FEE_SHARE_BPS": ("fee_share_bps", int),
+    "MODELPILOT_SECURITY_CONTACT": ("security_contact", str),
+}
+
+
+def _env_settings() -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, (setting, kind) in _ENV_SETTINGS.items():
+        raw = os.environ.get(name)
+        if raw is None:
+            continue
+        try:
+            values[setting] = kind(raw)
+        except ValueError as exc:
+            raise click.UsageError(f"{name}: {raw!r} is not a valid {kind.__name__}") from exc
+    return values
+
+
 def _settings(
     database_url: str, *, secrets_env: str | None, secret_file: str, iterations: int
 ) -> ControlSettings:
@@ -66,9 +108,19 @@ def _settings(
             database_url=database_url,
             session_secrets=_read_secrets(secrets_env, secret_file),
             password_iterations=iterations,
+            **_env_settings(),  # type: ignore[arg-type]
         )
     except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
+        message = str(exc)
+        for name, (setting, _) in _ENV_SETTINGS.items():
+            if setting in message:
+                raise click.UsageError(f"{name}: {message}") from exc
+        if "password_iterations" in message:
+            message = f"--password-iterations (MODELPILOT_PASSWORD_ITERATIONS): {message}"
+        elif "secret" in message:
+            source = "MODELPILOT_SESSION_SECRETS" if secrets_env else f"--secret-file {secret_file}"
+            message = f"{source}: {message}"
+        raise click.UsageError(message) from exc
 
 
 def app_from_environ() -> FastAPI:
@@ -83,10 +135,31 @@ def app_from_environ() -> FastAPI:
     return create_app(settings, engine=create_db_engine(settings.database_url))
 
 
+@click.command("migrate")
+@_database_url
+def migrate_command(database_url: str) -> None:
+    """Bring the control plane's database schema up to date, then exit.
+
+    Run it once per release before starting replicas with --no-migrate, so that several replicas
+    never migrate the same database at once.
+    """
+    _ensure_sqlite_dir(database_url)
+    engine = create_db_engine(database_url)
+    try:
+        _migrate(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"{engine.url.render_as_string(hide_password=True)} is up to date")
+
+
 @click.command("control")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
-    "--port", default=8700, show_default=True, type=int, help="Port to listen on (0: any free port)."
+    "--port",
+    default=8700,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
 )
 @_database_url
 @_no_migrate
@@ -115,7 +188,13 @@ def control_command(
     secret_file: str,
     password_iterations: int,
 ) -> None:
-    """Serve the control plane (accounts, keys, ingestion API)."""
+    """Serve the control plane: the console, its JSON API and the proxies' ingestion API.
+
+    Production: PostgreSQL in --database-url, the same MODELPILOT_SESSION_SECRETS on every
+    replica, --workers N processes per replica, TLS terminated in front (see docs/production.md).
+    GET /healthz answers 200 while the process serves.
+    """
+    ensure_port_free(host, port, "--port")
     _ensure_sqlite_dir(database_url)
     settings = _settings(
         database_url,
@@ -126,7 +205,7 @@ def control_command(
     engine = create_db_engine(settings.database_url)
     try:
         if not no_migrate:
-            upgrade(engine)
+            _migrate(engine)
         if workers > 1:
             os.environ.update(
                 MODELPILOT_DATABASE_URL=settings.database_url,
@@ -141,11 +220,11 @@ def control_command(
                 port=port,
                 workers=workers,
                 log_level="warning",
-                lifespan="off",
+                lifespan="on",
             )
             return
         serve_all(
-            [Listener("control", create_app(settings, engine=engine), host, port, lifespan="off")],
+            [Listener("control", create_app(settings, engine=engine), host, port, lifespan="on")],
             on_started=lambda urls: click.echo(
                 f"modelpilot control listening on {urls['control']}", err=True
             ),
@@ -164,7 +243,7 @@ def admin_group(ctx: click.Context, database_url: str, no_migrate: bool) -> None
     engine = create_db_engine(database_url)
     ctx.call_on_close(engine.dispose)
     if not no_migrate:
-        upgrade(engine)
+        _migrate(engine)
     ctx.obj = engine
 
 
@@ -183,6 +262,45 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _job_settings(ctx: click.Context) -> ControlSettings:
+    # The jobs read only the billing and retention settings; sessions are never signed here.
+    engine = ctx.find_object(Engine)
+    assert engine is not None
+    try:
+        return ControlSettings(
+            database_url=engine.url.render_as_string(),
+            session_secrets=("admin-cli-signs-no-sessions-" * 2,),
+            **_env_settings(),  # type: ignore[arg-type]
+        )
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@admin_group.command("purge")
+@click.pass_context
+def purge_command(ctx: click.Context) -> None:
+    """Delete what is past retention now: metadata logs older than their deployment's window,
+    batch ids older than 30 days, status probes older than 90 days (the control plane also does
+    this every hour)."""
+    with _db(ctx) as session:
+        result = retention.purge(session, _job_settings(ctx), now=_now())
+    click.echo(
+        f"deleted {result.log_records} log records, {result.ingested_batches} batch ids, "
+        f"{result.status_probes} status probes"
+    )
+
+
+@admin_group.command("issue-invoices")
+@click.option("--month", required=True, help="The closed UTC month to invoice, as YYYY-MM.")
+@click.pass_context
+def issue_invoices_command(ctx: click.Context, month: str) -> None:
+    """Issue the invoices of a closed month now (idempotent; the control plane also does this
+    on its own a day after the month ends)."""
+    with _db(ctx) as session:
+        issued = billing.issue_invoices_for_month(session, _job_settings(ctx), month=month, now=_now())
+    click.echo(f"issued {issued} invoices for {month}")
+
+
 @admin_group.command("create-account")
 @click.argument("email")
 @click.option("--admin", "is_admin", is_flag=True, help="Make the account an administrator.")
@@ -191,7 +309,9 @@ def _now() -> datetime:
     "--password-iterations",
     envvar="MODELPILOT_PASSWORD_ITERATIONS",
     default=DEFAULT_PASSWORD_ITERATIONS,
+    show_default=True,
     type=int,
+    help="PBKDF2-HMAC-SHA256 iterations for the password (env MODELPILOT_PASSWORD_ITERATIONS).",
 )
 @click.pass_context
 def create_account(
@@ -202,11 +322,14 @@ def create_account(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    settings = ControlSettings(
-        database_url="",
-        session_secrets=("unused-by-the-admin-cli" * 2,),
-        password_iterations=password_iterations,
-    )
+    try:
+        settings = ControlSettings(
+            database_url="",
+            session_secrets=("unused-by-the-admin-cli" * 2,),
+            password_iterations=password_iterations,
+        )
+    except SettingsError as exc:
+        raise click.UsageError(f"--password-iterations: {exc}") from exc
     with _db(ctx) as session:
         account = accounts.sign_up(
             session, settings, email=email, password=password, now=_now(), is_admin=is_admin

@@ -60,7 +60,15 @@ def ingest_telemetry(
 
 
 def ingest_logs(session: Session, *, deployment: Deployment, batch: LogBatch, now: datetime) -> IngestAck:
-    """Store opt-in metadata log records, once (committed)."""
+    """Store opt-in metadata log records, once (committed).
+
+    Logs are off by default: unless the deployment has ``metadata_logs`` on, the batch is
+    acknowledged (``accepted=0``, not a duplicate) and nothing is stored or claimed. It is an
+    acknowledgement rather than an error so the proxy drops the batch instead of retrying it;
+    records sent while logs were off are never stored later.
+    """
+    if not deployment.metadata_logs:
+        return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=False)
     if not queries.claim_batch(
         session, deployment_id=deployment.id, kind="logs", batch_id=batch.batch_id, now=now
     ):

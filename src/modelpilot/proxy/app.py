@@ -6,6 +6,7 @@ work is a dictionary lookup, a header copy and a relay loop (see ``exchange.py``
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import sqlite3
@@ -14,16 +15,17 @@ from datetime import UTC, datetime
 
 import orjson
 
-from modelpilot.proxy.accounting import charge_request, metadata_log_entry
+from modelpilot.proxy.accounting import Charge, charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.decisions import DecisionClient
 from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
 from modelpilot.proxy.exchange import Exchange
-from modelpilot.proxy.feedback import FEEDBACK_PATH, Feedback, FeedbackBook, log_feedback
-from modelpilot.proxy.flusher import Backoff, MeterFlusher
+from modelpilot.proxy.feedback import FEEDBACK_PATH, Feedback, FeedbackBook, log_feedback, spooling_feedback
+from modelpilot.proxy.flusher import Backoff, MeterFlusher, TelemetryReporter, telemetry_counters
 from modelpilot.proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from modelpilot.proxy.metrics import ProxyMetrics
+from modelpilot.proxy.otlp import OtlpExporter
 from modelpilot.proxy.recording import RequestRecord, log_record
 from modelpilot.proxy.routing import Router
 from modelpilot.proxy.settings import ProxySettings
@@ -57,6 +59,7 @@ class ProxyApp:
         control_plane: ControlPlaneClient | None = None,
         router: Router | None = None,
         feedback: FeedbackBook | None = None,
+        otlp: OtlpExporter | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
@@ -69,6 +72,7 @@ class ProxyApp:
         self._control_plane = control_plane
         self.router = router
         self.feedback = feedback or FeedbackBook()
+        self.otlp = otlp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -105,15 +109,15 @@ class ProxyApp:
         # Other scope types (websocket) are not part of the Anthropic API; returning closes them.
 
     def _deliver(self, record: RequestRecord) -> None:
-        self._meter(record)
-        self.feedback.remember(record)
+        charge = self._meter(record)
+        self.feedback.remember(record, charge)
         try:
             self._on_record(record)
         except Exception:
             # A broken metering hook must not break the caller's request; make it loud instead.
             log.exception("on_record failed for %s %s", record.method, record.path)
 
-    def _meter(self, record: RequestRecord) -> None:
+    def _meter(self, record: RequestRecord) -> Charge | None:
         # Committed to the spool before the request is done (see spool.py on durability).
         charge = None
         try:
@@ -122,10 +126,14 @@ class ProxyApp:
             spool = self.spool
             if charge is not None and spool is not None and not spool.add(charge):
                 self.metrics.spool_refused.inc()
-            if self.settings.metadata_logs and spool is not None:
+            if (self.settings.metadata_logs and spool is not None) or self.otlp is not None:
                 entry = metadata_log_entry(record, charge, catalog=self._catalog, now=now)
-                if entry is not None and not spool.add_log(entry):
-                    self.metrics.spool_refused_logs.inc()
+                if entry is not None:
+                    if self.otlp is not None:
+                        # The customer's own collector (proxy/otlp.py): queued, exported off-loop.
+                        self.otlp.record(entry, charge)
+                    if self.settings.metadata_logs and spool is not None and not spool.add_log(entry):
+                        self.metrics.spool_refused_logs.inc()
         except sqlite3.Error:
             log.exception("could not write a request to the meter spool")
             self.metrics.spool_errors.inc()
@@ -133,6 +141,7 @@ class ProxyApp:
             # The answer is already sent: a metering bug must not fail the request; make it loud.
             log.exception("metering failed for %s %s", record.method, record.path)
         self.metrics.observe(record, charge)
+        return charge
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -168,6 +177,16 @@ class ProxyApp:
             await router.aclose()
         if self._owns_upstream:
             await self.upstream.aclose()
+        otlp, self.otlp = self.otlp, None
+        if otlp is not None:
+            # Flushes what is queued (blocking HTTP, retried by the SDK): bounded, so an absent
+            # collector cannot hold the shutdown; what is left is lost with the process.
+            try:
+                await asyncio.wait_for(
+                    asyncio.to_thread(otlp.shutdown), timeout=self.settings.drain_timeout_s
+                )
+            except TimeoutError:
+                log.warning("the OTLP collector did not take the last records within the drain timeout")
 
 
 def create_app(
@@ -190,7 +209,11 @@ def create_app(
     sends the spool to it and drains it at shutdown. ``GET /metrics`` serves Prometheus metrics.
 
     With a control plane, ``POST /v1/messages`` is routed (:class:`~modelpilot.proxy.routing.Router`)
-    and ``POST /modelpilot/feedback`` reports bad answers to ``on_feedback``.
+    and ``POST /modelpilot/feedback`` reports bad answers to ``on_feedback`` (and, with a spool,
+    meters each as ``feedback_reports=1`` in its request's bucket). With a control plane the
+    flusher also sends telemetry every ``telemetry_interval_s``. With ``settings.otlp_endpoint``
+    each Messages request's metadata record and metrics go to that OTLP/HTTP collector
+    (:mod:`modelpilot.proxy.otlp`; needs the ``otlp`` extra).
 
     >>> app = create_app(ProxySettings(upstream_url="http://127.0.0.1:9000"))
     >>> # uvicorn.run(app, host="127.0.0.1", port=8787)
@@ -200,6 +223,7 @@ def create_app(
     if settings.spool_path is not None:
         spool = Spool.open(settings.spool_path, max_rows=settings.spool_max_rows)
     metrics = ProxyMetrics(catalog, backlog=spool.backlog if spool is not None else None)
+    router = _router(settings)
     control_plane = flusher = None
     if spool is not None and settings.control_plane_url and settings.control_plane_api_key:
         control_plane = ControlPlaneClient(
@@ -214,6 +238,7 @@ def create_app(
             interval_s=settings.flush_interval_s,
             # Retries start at the interval's pace and slow to at most five minutes.
             backoff=Backoff(base_s=settings.flush_interval_s, cap_s=max(300.0, settings.flush_interval_s)),
+            telemetry=_telemetry(settings, control_plane, metrics, router),
         )
     return ProxyApp(
         settings,
@@ -225,8 +250,32 @@ def create_app(
         spool=spool,
         flusher=flusher,
         control_plane=control_plane,
-        router=_router(settings),
-        feedback=FeedbackBook(on_feedback=on_feedback or log_feedback),
+        router=router,
+        feedback=FeedbackBook(
+            on_feedback=spooling_feedback(spool.add, on_feedback or log_feedback)
+            if spool is not None
+            else on_feedback or log_feedback
+        ),
+        otlp=(
+            OtlpExporter(settings.otlp_endpoint, export_interval_s=settings.otlp_export_interval_s)
+            if settings.otlp_endpoint
+            else None
+        ),
+    )
+
+
+def _telemetry(
+    settings: ProxySettings, client: ControlPlaneClient, metrics: ProxyMetrics, router: Router | None
+) -> TelemetryReporter:
+    def read_counters() -> dict[str, int]:
+        counts = router.client.counts if router is not None else {}
+        return telemetry_counters(counts, escalations=int(metrics.escalated.value()))
+
+    return TelemetryReporter(
+        client,
+        read_counters=read_counters,
+        read_backlog_rows=lambda: int(metrics.backlog_rows()),
+        interval_s=settings.telemetry_interval_s,
     )
 
 

@@ -25,6 +25,31 @@ def default_spool_path() -> Path:
     return Path(state) / "modelpilot" / "spool.sqlite3"
 
 
+#: Which flag and environment variable set each ProxySettings field, for start-up messages.
+SETTING_SOURCES = {
+    "upstream_url": "--upstream (MODELPILOT_UPSTREAM_URL)",
+    "public_base_url": "--public-base-url (MODELPILOT_PUBLIC_BASE_URL)",
+    "control_plane_api_key": "MODELPILOT_API_KEY",
+    "control_plane_url": "--control-plane (MODELPILOT_CONTROL_PLANE_URL)",
+    "spool_path": "--spool (MODELPILOT_SPOOL)",
+    "metadata_logs": "--metadata-logs (MODELPILOT_METADATA_LOGS)",
+    "flush_interval": "--flush-interval (MODELPILOT_FLUSH_INTERVAL_S)",
+    "routing_budget_ms": "--routing-budget-ms (MODELPILOT_ROUTING_BUDGET_MS)",
+    "otlp_endpoint": "--otlp-endpoint (MODELPILOT_OTLP_ENDPOINT)",
+}
+
+
+def settings_error(exc: ValueError) -> click.UsageError:
+    """A ProxySettings refusal as one line that names the flag or variable to fix."""
+    message = str(exc)
+    # The field a message starts with is the one at fault; else the first one it mentions.
+    for matches in (message.startswith, lambda name: f" {name}" in message):
+        for field_name, source in SETTING_SOURCES.items():
+            if matches(field_name):
+                return click.UsageError(f"{source}: {message}")
+    return click.UsageError(message)
+
+
 def _read_key_file(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -109,6 +134,14 @@ def _read_key_file(path: Path | None) -> str | None:
     help="Hold routed tool-using or structured-output streams until they pass the checks, "
     "so they can be escalated (the caller sees the first byte later).",
 )
+@click.option(
+    "--otlp-endpoint",
+    default=None,
+    envvar="MODELPILOT_OTLP_ENDPOINT",
+    help="Your own OTLP/HTTP collector (e.g. http://127.0.0.1:4318): one metadata record and metrics "
+    "per request (GenAI semantic conventions, never content); headers from $OTEL_EXPORTER_OTLP_HEADERS. "
+    "Needs the otlp extra.",
+)
 def proxy_command(
     host: str,
     port: int,
@@ -121,11 +154,21 @@ def proxy_command(
     metadata_logs: bool,
     routing_budget_ms: float,
     checked_streaming: bool,
+    otlp_endpoint: str | None,
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
     from modelpilot.proxy.app import create_app
+    from modelpilot.proxy.otlp import OtlpUnavailableError
+    from modelpilot.stack import ensure_port_free
 
     key = _read_key_file(anthropic_api_key_file) or os.environ.get("ANTHROPIC_API_KEY") or None
+    deployment_key = os.environ.get("MODELPILOT_API_KEY") or None
+    if control_plane_url is not None and deployment_key is None:
+        raise click.UsageError(
+            "--control-plane needs the deployment's API key in MODELPILOT_API_KEY "
+            "(create one in the console or with `modelpilot admin create-key`)"
+        )
+    ensure_port_free(host, port, "--port")
     try:
         if control_plane_url is not None and spool_path is None:
             spool_path = default_spool_path()
@@ -134,20 +177,23 @@ def proxy_command(
             anthropic_api_key=key,
             public_base_url=public_base_url,
             control_plane_url=control_plane_url,
-            control_plane_api_key=os.environ.get("MODELPILOT_API_KEY") or None if control_plane_url else None,
+            control_plane_api_key=deployment_key if control_plane_url else None,
             spool_path=str(spool_path) if spool_path is not None else None,
             flush_interval_s=flush_interval_s,
             metadata_logs=metadata_logs,
             routing_budget_ms=routing_budget_ms,
             checked_streaming=checked_streaming,
+            otlp_endpoint=otlp_endpoint,
         )
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise settings_error(exc) from exc
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         app = create_app(settings)
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
+    except OtlpUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
     # serve_all stops gracefully on SIGINT/SIGTERM (the lifespan closes the upstream pool), exit 0.
     serve_all(
         [Listener("proxy", app, host, port)],

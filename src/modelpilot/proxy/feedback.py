@@ -2,8 +2,10 @@
 
 The proxy keeps a bounded, in-memory map of recent Messages request ids (the upstream's
 ``request-id``) to what it knows about them: category, models, routed, decision id. A report
-about a known id is counted once and handed to ``on_feedback`` (metering counts it as an
-escalation in its aggregates); the report's free-form fields stay here and are never sent.
+about a known id is counted once and handed to ``on_feedback``. With a spool, the app's
+``on_feedback`` (:func:`spooling_feedback`) meters it as ``feedback_reports=1`` (``requests=0``)
+in the request's hourly bucket, so it reaches the control plane's aggregates, where the routing
+policy counts it as a failure; the report's free-form fields stay here and are never sent.
 
 Request: ``{"request_id": "req_…", ...}``. Answers: ``202 {"accepted": true, "duplicate": false}``,
 ``202`` with ``"duplicate": true`` for a second report, ``404 not_found_error`` for an id the proxy
@@ -13,12 +15,14 @@ does not remember, ``400 invalid_request_error`` for a body without a ``request_
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
 
+from modelpilot.proxy.accounting import Charge
 from modelpilot.proxy.asgi import Receive, Send, send_response
 from modelpilot.proxy.errors import (
     InvalidRequestError,
@@ -37,7 +41,9 @@ _MAX_BODY_BYTES = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Feedback:
-    """A reported bad answer, with what the proxy knew about its request. No content."""
+    """A reported bad answer, with what the proxy knew about its request. No content.
+    ``bucket`` is the request's meter charge, when it was metered: the report is counted in the
+    same hourly bucket (see :func:`feedback_charge`)."""
 
     request_id: str
     category: str
@@ -45,6 +51,7 @@ class Feedback:
     served_model: str | None
     routed: bool
     escalated: bool
+    bucket: Charge | None = None
 
 
 def log_feedback(feedback: Feedback) -> None:
@@ -52,6 +59,49 @@ def log_feedback(feedback: Feedback) -> None:
     log.info(
         "feedback: bad answer reported for %s (served by %s)", feedback.request_id, feedback.served_model
     )
+
+
+def feedback_charge(feedback: Feedback) -> Charge | None:
+    """The meter charge of a report: ``feedback_reports=1`` and nothing else (``requests=0``, no
+    tokens, no money) in the reported request's bucket; None when that request was not metered."""
+    bucket = feedback.bucket
+    if bucket is None:
+        return None
+    return Charge(
+        hour=bucket.hour,
+        category=bucket.category,
+        requested_model=bucket.requested_model,
+        served_model=bucket.served_model,
+        routed=bucket.routed,
+        escalated=bucket.escalated,
+        input_tokens=0,
+        output_tokens=0,
+        cache_write_tokens=0,
+        cache_read_tokens=0,
+        actual_micros=0,
+        baseline_micros=0,
+        requests=0,
+        feedback_reports=1,
+    )
+
+
+def spooling_feedback(
+    add: Callable[[Charge], bool], then: Callable[[Feedback], None] = log_feedback
+) -> Callable[[Feedback], None]:
+    """An ``on_feedback`` that meters the report (``add``: the spool's, False when refused at its
+    bound) and then calls ``then``."""
+
+    def on_feedback(feedback: Feedback) -> None:
+        charge = feedback_charge(feedback)
+        try:
+            if charge is not None and not add(charge):
+                log.warning("feedback for %s was not metered: the spool is full", feedback.request_id)
+        except sqlite3.Error:
+            # The report is still accepted and counted here; only its metering is lost.
+            log.exception("could not write feedback for %s to the meter spool", feedback.request_id)
+        then(feedback)
+
+    return on_feedback
 
 
 class FeedbackBook:
@@ -66,8 +116,8 @@ class FeedbackBook:
         self._reported: set[str] = set()
         self.reports = 0
 
-    def remember(self, record: RequestRecord) -> None:
-        """Keep a completed Messages request so that it can be reported."""
+    def remember(self, record: RequestRecord, charge: Charge | None = None) -> None:
+        """Keep a completed Messages request (and its meter charge) so that it can be reported."""
         if record.request_id is None or record.path != "/v1/messages" or record.method != "POST":
             return
         self._recent[record.request_id] = Feedback(
@@ -77,6 +127,7 @@ class FeedbackBook:
             served_model=record.served_model,
             routed=record.routed,
             escalated=record.escalated,
+            bucket=charge,
         )
         while len(self._recent) > self._max_entries:
             forgotten, _ = self._recent.popitem(last=False)
@@ -133,4 +184,11 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(parts)
 
 
-__all__ = ["FEEDBACK_PATH", "Feedback", "FeedbackBook", "log_feedback"]
+__all__ = [
+    "FEEDBACK_PATH",
+    "Feedback",
+    "FeedbackBook",
+    "feedback_charge",
+    "log_feedback",
+    "spooling_feedback",
+]

@@ -11,8 +11,15 @@ Outcomes of one delivery:
 - any other 4xx: the batch itself was refused (a 422 from the content firewall would be our bug).
   It is parked, logged loudly and kept; parked batches are tried once more at the next start.
 
-Only :class:`~modelpilot.schema.wire.MeterBatch` and :class:`~modelpilot.schema.wire.LogBatch`
-documents are ever sent, built through the pydantic models.
+Only :class:`~modelpilot.schema.wire.MeterBatch`, :class:`~modelpilot.schema.wire.LogBatch` and
+:class:`~modelpilot.schema.wire.TelemetryBatch` documents are ever sent, built through the
+pydantic models.
+
+Telemetry (``POST /v1/telemetry``, :class:`TelemetryReporter`) rides on the same loop: every
+``telemetry_interval_s`` the decision path's counters of the past window (route calls, cache
+hits, fail-open timeouts and errors, circuit-open skips, escalations) and the spool backlog go
+out as one batch. It only informs, so it is not spooled: an unsent window is retried with the
+same batch id at the next tick, and counters keep accumulating into the window after it.
 """
 
 from __future__ import annotations
@@ -21,12 +28,18 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
 
 from modelpilot.proxy.control_client import ControlPlaneClient, ControlPlaneUnavailableError
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.spool import OutgoingBatch, Spool
+from modelpilot.schema.wire import LatencyHistogram, TelemetryBatch, TelemetryCounters
 
 log = logging.getLogger("modelpilot.proxy.flusher")
 
@@ -47,6 +60,101 @@ class Backoff:
         return ceiling / 2 + ceiling / 2 * jitter  # at least half, so retries never bunch at zero
 
 
+_WINDOW_MAX_S = 86_400
+
+
+def telemetry_counters(route_counts: Mapping[str, int], *, escalations: int) -> dict[str, int]:
+    """The cumulative decision-path counters (``DecisionClient.counts`` names) as telemetry
+    counter names; a failure kind other than timeout and an open circuit counts as an error."""
+    fail_open = {
+        name.removeprefix("fail_open:"): n
+        for name, n in route_counts.items()
+        if name.startswith("fail_open:")
+    }
+    return {
+        "route_calls": route_counts.get("calls", 0),
+        "route_cache_hits": route_counts.get("cache_hits", 0),
+        "fail_open_timeouts": fail_open.get("timeout", 0),
+        "fail_open_errors": sum(
+            n for kind, n in fail_open.items() if kind not in ("timeout", "circuit_open")
+        ),
+        "circuit_open_skips": fail_open.get("circuit_open", 0),
+        "escalations": escalations,
+    }
+
+
+class TelemetryReporter:
+    """Sends one :class:`~modelpilot.schema.wire.TelemetryBatch` per window: the increase of the
+    cumulative counters ``read_counters`` returns (see :func:`telemetry_counters`) since the last
+    window sent, and the spool backlog at the window's end."""
+
+    def __init__(
+        self,
+        client: ControlPlaneClient,
+        *,
+        read_counters: Callable[[], Mapping[str, int]],
+        read_backlog_rows: Callable[[], int],
+        interval_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._read_counters = read_counters
+        self._read_backlog_rows = read_backlog_rows
+        self._interval_s = interval_s
+        self._clock = clock
+        self._window_start = clock()
+        self._sent = dict(read_counters())
+        self._pending: TelemetryBatch | None = None
+        self._pending_counters: dict[str, int] = {}
+        self.batches_sent = 0
+
+    def _close_window(self, now: float) -> TelemetryBatch:
+        current = dict(self._read_counters())
+        delta = {name: max(0, value - self._sent.get(name, 0)) for name, value in current.items()}
+        batch = TelemetryBatch(
+            batch_id=str(uuid.uuid4()),
+            window_start=datetime.fromtimestamp(self._window_start, UTC),
+            window_s=min(_WINDOW_MAX_S, max(1, round(now - self._window_start))),
+            counters=TelemetryCounters(**delta, spool_backlog_rows=max(0, self._read_backlog_rows())),
+            route_latency=LatencyHistogram(),
+        )
+        self._pending_counters = current
+        self._window_start = now
+        return batch
+
+    async def report(self) -> bool:
+        """Send the pending window, or close and send a new one when the interval has passed.
+        False when the control plane was away (the same batch goes at the next call)."""
+        now = self._clock()
+        if self._pending is None:
+            if now - self._window_start < self._interval_s:
+                return True
+            try:
+                self._pending = self._close_window(now)
+            except ValidationError:
+                log.exception("telemetry counters out of range; this window is skipped")
+                return True
+        try:
+            answer = await self._client.post_json("/v1/telemetry", self._pending.model_dump(mode="json"))
+        except ControlPlaneUnavailableError as exc:
+            log.debug("telemetry batch %s not delivered: %s", self._pending.batch_id, exc)
+            return False
+        status = answer.status
+        if not answer.is_success and (status in _RETRYABLE_4XX or status in _KEY_REFUSED or status >= 500):
+            return False
+        if not answer.is_success:
+            log.error(
+                "the control plane refused telemetry batch %s (HTTP %s); dropped",
+                self._pending.batch_id,
+                status,
+            )
+        else:
+            self.batches_sent += 1
+        self._pending = None
+        self._sent = self._pending_counters
+        return True
+
+
 class MeterFlusher:
     """Moves spooled usage to the control plane: :meth:`flush` sends everything it can now,
     :meth:`run` does so every ``interval_s`` (or after a backoff while failing) until stopped.
@@ -64,6 +172,7 @@ class MeterFlusher:
         interval_s: float,
         backoff: Backoff | None = None,
         jitter: Callable[[], float] = random.random,
+        telemetry: TelemetryReporter | None = None,
     ) -> None:
         self._spool = spool
         self._client = client
@@ -74,6 +183,7 @@ class MeterFlusher:
         self._failures = 0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._telemetry = telemetry
 
     @property
     def failures(self) -> int:
@@ -149,6 +259,8 @@ class MeterFlusher:
         while not self._stopping.is_set():
             try:
                 await self.flush()
+                if self._telemetry is not None:
+                    await self._telemetry.report()
             except Exception:
                 # A broken spool must not kill metering for the life of the process.
                 log.exception("meter flush failed")
@@ -181,4 +293,4 @@ class MeterFlusher:
         return drained
 
 
-__all__ = ["Backoff", "MeterFlusher"]
+__all__ = ["Backoff", "MeterFlusher", "TelemetryReporter", "telemetry_counters"]

@@ -251,6 +251,10 @@ class ProxyMetrics:
             ),
         ]
 
+    def backlog_rows(self) -> float:
+        """Meter rows waiting in the spool (pending and batched); 0 without a spool."""
+        return self._rows_waiting()
+
     def _rows_waiting(self) -> float:
         backlog = self._backlog() if self._backlog is not None else None
         return 0 if backlog is None else backlog.pending_rows + backlog.batched_rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -45,6 +46,10 @@ class ProxySettings:
     breaker_cooldown_s: float = 30.0  # how long an open circuit skips the control plane
     decision_cache_size: int = 4096  # cached decisions (per requested model x bucket)
     checked_streaming: bool = False  # hold routed tool/structured streams until they pass the checks
+    # The customer's own OTLP/HTTP collector for the metadata log and metrics (proxy/otlp.py).
+    otlp_endpoint: str | None = None
+    otlp_export_interval_s: float = 10.0
+    telemetry_interval_s: float = 60.0  # how often routing health counters go to the control plane
 
     def __post_init__(self) -> None:
         if not self.upstream_url.startswith(("http://", "https://")):
@@ -55,6 +60,7 @@ class ProxySettings:
             raise ValueError(f"public_base_url must be an http(s) URL, got {self.public_base_url!r}")
         self._check_metering()
         self._check_routing()
+        self._check_export()
 
     def _check_metering(self) -> None:
         if (self.control_plane_url is None) != (self.control_plane_api_key is None):
@@ -78,13 +84,27 @@ class ProxySettings:
         if self.breaker_failures < 1 or self.decision_cache_size < 1:
             raise ValueError("breaker_failures and decision_cache_size must be positive")
 
+    def _check_export(self) -> None:
+        if self.otlp_endpoint is not None and not self.otlp_endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"otlp_endpoint must be an http(s) URL, got {self.otlp_endpoint!r}")
+        if self.otlp_export_interval_s <= 0 or self.telemetry_interval_s <= 0:
+            raise ValueError("otlp_export_interval_s and telemetry_interval_s must be positive")
+
     @property
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash; request paths are appended to it."""
         return self.upstream_url.rstrip("/")
 
 
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP literal; never a name that merely starts like one
+    (``127.example.com`` resolves wherever its owner wants)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_control_plane_url(url: str) -> None:
@@ -96,6 +116,5 @@ def check_control_plane_url(url: str) -> None:
         raise ValueError(f"control_plane_url must be an http(s) URL, got {url!r}")
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
         raise ValueError("control_plane_url must be a plain origin (and path), without credentials or query")
-    is_loopback = host in _LOOPBACK_HOSTS or host.startswith("127.")
-    if parts.scheme == "http" and not is_loopback:
+    if parts.scheme == "http" and not _is_loopback(host):
         raise ValueError(f"control_plane_url must use https unless it is on loopback, got {url!r}")

@@ -225,3 +225,40 @@ def test_an_error_answer_is_logged_without_usage():
 )
 def test_some_requests_have_no_metadata_log_entry(rec):
     assert metadata_log_entry(rec, None, catalog=CATALOG, now=NOW) is None
+
+
+def test_a_routed_batch_result_halves_every_token_price_including_cache_writes_and_reads():
+    usage = Usage(
+        input_tokens=1000,
+        output_tokens=1000,
+        cache_write_5m_tokens=400,
+        cache_write_1h_tokens=100,
+        cache_read_tokens=2000,
+        service_tier="batch",
+    )
+    charge = charge_of(record(usage, requested="claude-opus-4-5", served="claude-haiku-4-5", routed=True))
+    assert charge is not None
+    # haiku (1000*1 + 1000*5 + 400*1.25 + 100*2 + 2000*0.1) / 2
+    assert charge.actual_micros == (1000 + 5000 + 500 + 200 + 200) // 2
+    # opus (1000*5 + 1000*25 + 400*6.25 + 100*10 + 2000*0.5) / 2
+    assert charge.baseline_micros == (5000 + 25_000 + 2500 + 1000 + 1000) // 2
+    assert charge.savings_micros == 17_250 - 3_450
+
+
+def test_an_escalation_pays_for_the_abandoned_attempts_cache_writes_too():
+    rec = record(
+        Usage(input_tokens=100, output_tokens=100, cache_read_tokens=1000),
+        requested="claude-sonnet-4-5",
+        routed=True,
+        escalated=True,
+        attempts=(
+            Attempt(
+                "claude-haiku-4-5", Usage(input_tokens=100, output_tokens=50, cache_write_5m_tokens=1000), 200
+            ),
+        ),
+    )
+    charge = charge_of(rec)
+    assert charge is not None
+    # haiku attempt 100*1 + 50*5 + 1000*1.25 = 1600; sonnet 100*3 + 100*15 + 1000*0.3 = 2100
+    assert (charge.actual_micros, charge.baseline_micros) == (1600 + 2100, 2100)
+    assert (charge.cache_write_tokens, charge.cache_read_tokens) == (1000, 1000)

@@ -80,6 +80,8 @@ class ControlPlane:
                 session, self.settings, email="crash@example.com", password="correct horse battery", now=now
             )
             deployment = deployments.create_deployment(session, account_id=account.id, name="prod", now=now)
+            deployment.metadata_logs = True  # logs are stored only for deployments that opted in
+            session.commit()
             _, self.key = deployments.create_api_key(
                 session, account_id=account.id, deployment_id=deployment.id, name="proxy", now=now
             )

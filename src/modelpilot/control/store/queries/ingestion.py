@@ -8,11 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from modelpilot.control.store.tables import IngestedBatch, LogRecord, TelemetryReport, UsageAggregate
+from modelpilot.control.store.tables import (
+    Deployment,
+    IngestedBatch,
+    LogRecord,
+    StatusProbe,
+    TelemetryReport,
+    UsageAggregate,
+)
 
 BIGINT_MAX = 2**63 - 1
 #: The summed columns of a usage bucket, in :class:`UsageDelta`'s field order.
@@ -155,3 +162,49 @@ def list_log_records(session: Session, *, deployment_id: uuid.UUID, limit: int =
         .order_by(LogRecord.ts.desc(), LogRecord.id)
         .limit(limit)
     ).all()
+
+
+def log_page(
+    session: Session,
+    *,
+    deployment_id: uuid.UUID,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> Sequence[LogRecord]:
+    """One page of a deployment's log records by (ts, id), resuming after ``after``."""
+    statement = select(LogRecord).where(LogRecord.deployment_id == deployment_id)
+    if start is not None:
+        statement = statement.where(LogRecord.ts >= start)
+    if end is not None:
+        statement = statement.where(LogRecord.ts < end)
+    if after is not None:
+        statement = statement.where(
+            or_(LogRecord.ts > after[0], and_(LogRecord.ts == after[0], LogRecord.id > after[1]))
+        )
+    return session.scalars(statement.order_by(LogRecord.ts, LogRecord.id).limit(limit)).all()
+
+
+def delete_log_records_before(session: Session, *, retention_days: int, cutoff: datetime) -> int:
+    """Delete log records older than ``cutoff`` of the deployments keeping ``retention_days``."""
+    keeping = select(Deployment.id).where(Deployment.log_retention_days == retention_days)
+    result = session.execute(
+        delete(LogRecord).where(LogRecord.deployment_id.in_(keeping), LogRecord.ts < cutoff)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def retention_periods(session: Session) -> Sequence[int]:
+    """The distinct log retention periods (days) deployments use."""
+    return session.scalars(select(Deployment.log_retention_days).distinct()).all()
+
+
+def delete_ingested_batches_before(session: Session, *, cutoff: datetime) -> int:
+    result = session.execute(delete(IngestedBatch).where(IngestedBatch.received_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_status_probes_before(session: Session, *, cutoff: datetime) -> int:
+    result = session.execute(delete(StatusProbe).where(StatusProbe.checked_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
