@@ -1,11 +1,14 @@
-"""Accounts: sign-up, log-in (throttled, rehashing), password change, suspension."""
+"""Accounts: sign-up, log-in (throttled, rehashing), password change, signing out everywhere,
+suspension, deletion."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,3 +130,26 @@ def find_account(session: Session, *, email: str) -> Account:
     if account is None:
         raise NotFoundError("no such account")
     return account
+
+
+def sign_out_everywhere(session: Session, *, account_id: uuid.UUID, now: datetime) -> None:
+    """Revoke every session of the account, on every replica (committed)."""
+    queries.revoke_account_sessions(session, account_id=account_id, now=now)
+    session.commit()
+
+
+def delete_account(session: Session, *, account: Account, password: str, confirmation_email: str) -> None:
+    """Delete the account and everything it owns (sessions, deployments, keys, usage, logs,
+    invoices: the foreign keys cascade), after the person typed its email and password.
+    Committed."""
+    if confirmation_email.strip().lower() != account.email:
+        raise InvalidRequestError("type the account's email address exactly to delete it")
+    if not passwords.verify_password(password, account.password_hash):
+        raise AuthError("the password is wrong")
+    session.execute(delete(Account).where(Account.id == account.id))
+    session.commit()
+
+
+def list_accounts(session: Session, *, limit: int = 500) -> Sequence[Account]:
+    """Administrators only: every account, newest first."""
+    return session.scalars(select(Account).order_by(Account.created_at.desc(), Account.id).limit(limit)).all()

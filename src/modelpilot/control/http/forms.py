@@ -1,19 +1,22 @@
-"""Server-rendered forms: sign-up, log-in, log-out, account and password change. Every POST
-carries a CSRF token: bound to the session once logged in, to a random nonce cookie before."""
+"""Server-rendered forms: sign-up, log-in, log-out, and account security (password change, signing
+out everywhere, deleting the account). Every POST carries a CSRF token: bound to the session
+once logged in, to a random nonce cookie before."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from modelpilot.control import accounts, deployments, sessions
+from modelpilot.control import accounts, sessions
 from modelpilot.control.http.dependencies import CSRF_COOKIE, SESSION_COOKIE, Db, State, current_session
+from modelpilot.control.http.html import render
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.sessions import ActiveSession
 
 CsrfField = Annotated[str, Form()]
+HOME = "/console"
 
 
 def _secure(state: ControlState, request: Request) -> bool:
@@ -33,13 +36,9 @@ def set_session_cookie(response: Response, state: ControlState, request: Request
     )
 
 
-def _render(state: ControlState, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(state.templates.get_template(name).render(**context), status_code=status)
-
-
 def _anonymous_form(state: ControlState, request: Request, name: str) -> HTMLResponse:
     nonce = request.cookies.get(CSRF_COOKIE) or sessions.new_csrf_nonce()
-    response = _render(state, name, csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"))
+    response = render(state, name, csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"))
     response.set_cookie(
         CSRF_COOKIE, nonce, httponly=True, samesite="lax", secure=_secure(state, request), path="/"
     )
@@ -61,7 +60,7 @@ def forms_router() -> APIRouter:
 
     @router.get("/")
     def home(request: Request) -> Response:
-        target = "/account" if request.cookies.get(SESSION_COOKIE) else "/login"
+        target = HOME if request.cookies.get(SESSION_COOKIE) else "/login"
         return RedirectResponse(target, status_code=303)
 
     @router.get("/signup")
@@ -80,7 +79,7 @@ def forms_router() -> APIRouter:
         _check_anonymous_csrf(state, request, csrf_token)
         account = accounts.sign_up(db, state.settings, email=email, password=password, now=state.clock())
         cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
-        response = RedirectResponse("/account", status_code=303)
+        response = RedirectResponse(HOME, status_code=303)
         set_session_cookie(response, state, request, cookie)
         return response
 
@@ -102,7 +101,7 @@ def forms_router() -> APIRouter:
             db, state.settings, email=email, password=password, client=_client(request), now=state.clock()
         )
         cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
-        response = RedirectResponse("/account", status_code=303)
+        response = RedirectResponse(HOME, status_code=303)
         set_session_cookie(response, state, request, cookie)
         return response
 
@@ -111,7 +110,7 @@ def forms_router() -> APIRouter:
         state: State,
         db: Db,
         active: Annotated[ActiveSession, Depends(current_session)],
-        csrf_token: CsrfField,
+        csrf_token: CsrfField = "",
     ) -> Response:
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
         sessions.end_session(db, active=active, now=state.clock())
@@ -120,16 +119,8 @@ def forms_router() -> APIRouter:
         return response
 
     @router.get("/account")
-    def account_page(
-        state: State, db: Db, active: Annotated[ActiveSession, Depends(current_session)]
-    ) -> Response:
-        return _render(
-            state,
-            "account.html",
-            email=active.account.email,
-            deployments=deployments.list_deployments(db, account_id=active.account.id),
-            csrf_token=sessions.csrf_token(state.settings, active.csrf_binding),
-        )
+    def account_page(state: State, active: Annotated[ActiveSession, Depends(current_session)]) -> Response:
+        return render(state, "account.html", active=active, nav="account", email=active.account.email)
 
     @router.post("/account/password")
     def change_password(
@@ -137,9 +128,9 @@ def forms_router() -> APIRouter:
         state: State,
         db: Db,
         active: Annotated[ActiveSession, Depends(current_session)],
-        current_password: Annotated[str, Form()],
-        new_password: Annotated[str, Form()],
-        csrf_token: CsrfField,
+        current_password: Annotated[str, Form()] = "",
+        new_password: Annotated[str, Form()] = "",
+        csrf_token: CsrfField = "",
     ) -> Response:
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
         accounts.change_password(
@@ -155,6 +146,37 @@ def forms_router() -> APIRouter:
         cookie = sessions.start_session(db, state.settings, account=active.account, now=state.clock())
         response = RedirectResponse("/account", status_code=303)
         set_session_cookie(response, state, request, cookie)
+        return response
+
+    @router.post("/account/sign-out-everywhere")
+    def sign_out_everywhere(
+        state: State,
+        db: Db,
+        active: Annotated[ActiveSession, Depends(current_session)],
+        csrf_token: CsrfField = "",
+    ) -> Response:
+        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
+        accounts.sign_out_everywhere(db, account_id=active.account.id, now=state.clock())
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.post("/account/delete")
+    def delete_account(
+        state: State,
+        db: Db,
+        active: Annotated[ActiveSession, Depends(current_session)],
+        csrf_token: CsrfField = "",
+        confirmation_email: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Delete the account and all its data, once the person typed its email and password."""
+        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
+        accounts.delete_account(
+            db, account=active.account, password=password, confirmation_email=confirmation_email
+        )
+        response = RedirectResponse("/signup?deleted=1", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     return router
