@@ -16,9 +16,11 @@ from modelpilot import __version__
 # name -> "module:attribute" of a click.Command
 SUBCOMMANDS: dict[str, str] = {
     "up": "modelpilot.stack:up_command",
+    "demo": "modelpilot.demo.cli:demo_command",
     "proxy": "modelpilot.proxy.cli:proxy_command",
     "sim": "modelpilot.sim.cli:sim_command",
     "control": "modelpilot.control.cli:control_command",
+    "migrate": "modelpilot.control.cli:migrate_command",
     "admin": "modelpilot.control.cli:admin_group",
     "inspect": "modelpilot.proxy.inspect:inspect_command",
 }

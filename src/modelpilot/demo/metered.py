@@ -1,0 +1,98 @@
+"""What the control plane metered for the local deployment, read from ``modelpilot up``'s state
+directory (the same rows the console shows), and the proxy's spool backlog.
+
+The demo counts only its own requests: it snapshots the aggregates once the proxy's spool is
+empty, and subtracts that snapshot from the aggregates after its requests were delivered.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelpilot.stack import DATABASE_FILE, STATE_FILE, read_state
+
+_BACKLOG = re.compile(rb"^modelpilot_spool_backlog_rows (\S+)$", re.MULTILINE)
+
+#: (category, requested model, served model, routed, escalated)
+BucketKey = tuple[str, str, str, bool, bool]
+_SUMMED = ("requests", "input_tokens", "output_tokens", "actual_cost_micros", "baseline_cost_micros")
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Summed usage per bucket: ``values[key][field]`` for the fields in ``_SUMMED``."""
+
+    values: dict[BucketKey, Counter[str]]
+
+    def minus(self, before: Totals) -> Totals:
+        """What was added since ``before``."""
+        out: dict[BucketKey, Counter[str]] = {}
+        for key, counts in self.values.items():
+            delta = Counter({f: counts[f] - before.values.get(key, Counter())[f] for f in _SUMMED})
+            if delta["requests"]:
+                out[key] = delta
+        return Totals(out)
+
+    def total(self, field: str) -> int:
+        return sum(counts[field] for counts in self.values.values())
+
+
+class MeteredUsage:
+    """Reads the local deployment's usage aggregates from the state directory's database."""
+
+    def __init__(self, state_dir: Path) -> None:
+        from modelpilot.control.store.engine import create_db_engine
+
+        state = read_state(state_dir / STATE_FILE)
+        database = state_dir / DATABASE_FILE
+        if state is None or not database.exists():
+            raise FileNotFoundError(f"no modelpilot up state in {state_dir}")
+        self.deployment_id = uuid.UUID(state.deployment_id)
+        self._engine = create_db_engine(f"sqlite:///{database}")
+
+    def totals(self) -> Totals:
+        """The deployment's aggregates, summed over hours."""
+        from modelpilot.control.store.engine import create_session_factory
+        from modelpilot.control.store.queries.ingestion import list_usage
+
+        values: dict[BucketKey, Counter[str]] = {}
+        with create_session_factory(self._engine)() as session:
+            for row in list_usage(session, deployment_id=self.deployment_id, limit=1_000_000):
+                key = (row.category, row.requested_model, row.served_model, row.routed, row.escalated)
+                counts = values.setdefault(key, Counter())
+                for field in _SUMMED:
+                    counts[field] += getattr(row, field)
+        return Totals(values)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def spool_backlog(base_url: str) -> float | None:
+    """Meter rows the proxy has not delivered yet (its ``/metrics``), or None if it has no spool."""
+    try:
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/metrics", timeout=5) as response:
+            body = response.read()
+    except (urllib.error.URLError, OSError):
+        return None
+    match = _BACKLOG.search(body)
+    return float(match.group(1)) if match else None
+
+
+def wait_for_delivery(base_url: str, *, timeout_s: float) -> bool:
+    """Wait until the proxy's spool is empty; False if it still is not after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        backlog = spool_backlog(base_url)
+        if backlog is None or backlog == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)

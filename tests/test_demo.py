@@ -1,0 +1,152 @@
+"""`modelpilot demo` against a real `modelpilot up`: the workload, its summary, and that the
+summary is what the control plane metered."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+import pytest
+
+from modelpilot.demo.cli import _client, summary_table
+from modelpilot.demo.metered import Totals
+from modelpilot.demo.workload import plan
+from tests.stack_process import metered_requests, start_up
+
+CATEGORIES = {
+    "classification",
+    "extraction",
+    "summarization",
+    "code",
+    "math",
+    "translation",
+    "chat",
+    "reasoning",
+}
+
+
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "MODELPILOT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "modelpilot.cli", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env=env,
+    )
+
+
+def _total_row(output: str) -> list[str]:
+    match = re.search(r"^total\s+(.+)$", output, re.MULTILINE)
+    assert match is not None, output
+    return match.group(1).split()
+
+
+def test_the_demo_reports_what_the_control_plane_metered(tmp_path: Path) -> None:
+    up = start_up(tmp_path, "--flush-interval", "0.5")
+    try:
+        result = _demo(
+            "--base-url", up.base_url, "--requests", "15", "--concurrency", "3", "--state-dir", str(tmp_path)
+        )
+        # The demo printed its summary once the control plane had every request: read it now.
+        metered = metered_requests(tmp_path)
+        without_state = _demo(
+            "--base-url", up.base_url, "--requests", "2", "--state-dir", str(tmp_path / "none")
+        )
+    finally:
+        assert up.stop() == 0, up.output
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Sent 15 requests in 8 task categories" in result.stdout
+    for kind in ("stream", "tool use", "structured", "multi-turn"):
+        assert kind in result.stdout
+    assert "as metered by the control plane" in result.stdout
+    assert "response headers agree" in result.stdout
+
+    requests, routed, escalated, baseline, actual, savings, _ = _total_row(result.stdout)
+    assert int(requests) == metered["requests"] == 15
+    assert routed == f"{100 * metered['routed'] / 15:.1f}%"
+    assert escalated == f"{100 * metered['escalated'] / 15:.1f}%"
+    assert baseline == f"{metered['baseline_cost_micros'] / 1e6:.6f}"
+    assert actual == f"{metered['actual_cost_micros'] / 1e6:.6f}"
+    assert float(baseline) > 0
+    assert savings == f"{(metered['baseline_cost_micros'] - metered['actual_cost_micros']) / 1e6:.6f}"
+
+    assert without_state.returncode == 0, without_state.stdout + without_state.stderr
+    assert "computed from the proxy's response headers" in without_state.stdout
+    assert _total_row(without_state.stdout)[0] == "2"
+
+
+def test_the_demo_names_the_fix_when_no_proxy_answers(tmp_path: Path) -> None:
+    result = _demo("--base-url", "http://127.0.0.1:9", "--state-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Error: no ModelPilot proxy answers at http://127.0.0.1:9")
+    assert "modelpilot up" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_demo_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "anthropic", None)
+    with pytest.raises(click.ClickException, match="pip install anthropic"):
+        _client("http://127.0.0.1:8787")
+
+
+@pytest.mark.parametrize("requests", [1, 2, 3, 7, 13, 40, 101])
+def test_the_plan_sends_exactly_the_requests_asked_for(requests: int) -> None:
+    scripts = plan(requests)
+    assert sum(script.requests for script in scripts) == requests
+    assert {script.category for script in scripts} <= CATEGORIES
+
+
+def test_a_plan_of_fifteen_covers_every_category() -> None:
+    assert {script.category for script in plan(15)} == CATEGORIES
+
+
+def test_the_summary_rows_are_per_requested_and_served_model() -> None:
+    def bucket(requests: int, actual: int, baseline: int) -> Counter[str]:
+        return Counter(requests=requests, actual_cost_micros=actual, baseline_cost_micros=baseline)
+
+    totals = Totals(
+        {
+            ("chat", "claude-sonnet-4-6", "claude-haiku-4-5", True, False): bucket(3, 1_000, 4_000),
+            ("chat", "claude-sonnet-4-6", "claude-sonnet-4-6", True, True): bucket(1, 5_000, 4_000),
+            ("code", "claude-sonnet-4-6", "claude-sonnet-4-6", False, False): bucket(4, 8_000, 8_000),
+        }
+    )
+    lines = summary_table(totals)
+    rows = {(line.split()[0], line.split()[2]): line.split()[3:] for line in lines if " -> " in line}
+    assert rows["claude-sonnet-4-6", "claude-haiku-4-5"] == [
+        "3",
+        "100.0%",
+        "0.0%",
+        "0.004000",
+        "0.001000",
+        "0.003000",
+        "75.0%",
+    ]
+    # 1 of its 5 requests was routed and escalated (served by the requested model after all).
+    assert rows["claude-sonnet-4-6", "claude-sonnet-4-6"][:3] == ["5", "20.0%", "20.0%"]
+    total = next(line for line in lines if line.startswith("total")).split()
+    assert total[1:] == ["8", "50.0%", "12.5%", "0.016000", "0.014000", "0.002000", "12.5%"]
+
+
+def test_a_refused_key_ends_with_the_fix(tmp_path: Path) -> None:
+    from modelpilot.sim import SimSettings, create_app
+    from tests.servers import serve
+
+    # An upstream that, like Anthropic, accepts only its own key; the demo's shell has none.
+    with serve(create_app(SimSettings(api_keys=frozenset({"sk-ant-the-real-one"})))) as upstream:
+        up = start_up(tmp_path, "--upstream", upstream)
+        try:
+            result = _demo("--base-url", up.base_url, "--requests", "2", "--state-dir", str(tmp_path))
+        finally:
+            assert up.stop() == 0, up.output
+    assert result.returncode == 1
+    assert "failed: AuthenticationError" in result.stderr
+    assert "The upstream refused the API key: set ANTHROPIC_API_KEY in this shell too." in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "Error: every request failed; see the errors above"
+    assert "Traceback" not in result.stderr
