@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -30,6 +36,7 @@ class Service:
     name: str
     url: str
     process: subprocess.Popen[bytes]
+    stop_timeout_s: float = 10  # a profiled process writes its report after the signal
 
     def rss_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) in MB, from /proc."""
@@ -39,34 +46,109 @@ class Service:
             fields[key] = value
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the process has used so far, in seconds. Unlike wall-clock
+        figures it hardly moves when other work shares the cores."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def tree_rss_mb(self) -> float:
+        """Current RSS in MB of the process and all its descendants (servers that fork workers)."""
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        total, pending = 0.0, [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            pending.extend(children.get(pid, []))
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+            except OSError:
+                continue
+        return total
+
     def stop(self) -> None:
         self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=self.stop_timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
 
-def start_modelpilot(name: str, args: Sequence[str], *, env: dict[str, str] | None = None) -> Service:
-    """Start ``modelpilot <args> --host 127.0.0.1 --port <free>`` and wait until it answers."""
+def start_modelpilot(
+    name: str, args: Sequence[str], *, env: dict[str, str] | None = None, profile_to: Path | None = None
+) -> Service:
+    """Start ``modelpilot <args> --host 127.0.0.1 --port <free>`` and wait until it answers; with
+    ``profile_to``, under pyinstrument, whose text report is written there when it stops."""
     port = free_port()
-    cmd = [sys.executable, "-m", "modelpilot.cli", *args, "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_listening(port, process, name)
-    return Service(name, url, process)
+    profiler = ["-m", "pyinstrument", "-r", "text", "-o", str(profile_to)] if profile_to else []
+    cmd = [
+        sys.executable,
+        *profiler,
+        "-m",
+        "modelpilot.cli",
+        *args,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    service = start_process(name, cmd, port, env=env)
+    if profile_to is not None:
+        service.stop_timeout_s = 120
+    return service
+
+
+def start_process(
+    name: str,
+    cmd: Sequence[str],
+    port: int,
+    *,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = 60,
+) -> Service:
+    """Start ``cmd`` (which must listen on 127.0.0.1:``port``) and wait until it accepts connections.
+    ``env`` adds to this process's environment (``None`` removes a variable). Its stderr goes to a
+    temporary file, quoted if it dies before listening."""
+    environ = {**os.environ, **(env or {})}
+    log = (cwd or Path("/tmp")) / f"bench-{name.replace(' ', '_')}-{uuid.uuid4().hex[:8]}.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(
+            list(cmd),
+            env={k: v for k, v in environ.items() if v is not None},
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        wait_until_listening(port, process, name, timeout_s, log=log)
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        log.unlink(missing_ok=True)  # the child keeps its descriptor; the name goes
+    return Service(name, f"http://127.0.0.1:{port}", process)
 
 
 def wait_until_listening(
-    port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float = 20
+    port: int, process: subprocess.Popen[bytes], name: str, timeout_s: float = 20, *, log: Path | None = None
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
+            if log is not None:
+                err = log.read_text(errors="replace")[-4000:]
+            else:
+                err = process.stderr.read().decode() if process.stderr else ""
             raise RuntimeError(f"{name} exited with {process.returncode}: {err}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -100,6 +182,142 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+async def closed_loop(requests: int, concurrency: int, call: Callable[[], Awaitable[object]]) -> float:
+    """Run ``call`` ``requests`` times from ``concurrency`` workers, each starting its next call
+    when its last one ends; returns the seconds taken."""
+    remaining = requests
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await call()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - start
+
+
 def new_session(concurrency: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency, force_close=False)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser whose help is the benchmark's module docstring, as written."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def round_options(
+    parser: argparse.ArgumentParser, *, rounds: int, requests: int, throughput_requests: int
+) -> None:
+    """The options of the benchmarks that run interleaved latency and throughput rounds."""
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds")
+    parser.add_argument("--requests", type=int, default=requests, help="requests per round at concurrency 1")
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="callers in the throughput rounds (20 ms upstream)"
+    )
+    parser.add_argument("--throughput-requests", type=int, default=throughput_requests)
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    """The ``--json`` option every benchmark has."""
+    parser.add_argument(
+        "--json", action="store_true", help="print the figures as one JSON object (to compare runs)"
+    )
+
+
+def emit(result: Mapping[str, Any], *, as_json: bool, report: Callable[[Mapping[str, Any]], None]) -> None:
+    """Print ``result`` as one JSON object (``--json``) or as the benchmark's table."""
+    if as_json:
+        print(json.dumps(result, sort_keys=True, default=str))
+    else:
+        report(result)
+
+
+@dataclass
+class ControlPlane:
+    """A ``modelpilot control`` process on its own database, with one deployment key."""
+
+    service: Service
+    api_key: str
+
+
+def _admin(database_url: str, *args: str, stdin: str = "") -> str:
+    """``modelpilot admin --database-url URL ARGS`` in this process (one import, not one per step);
+    returns what it printed on stdout."""
+    from click.testing import CliRunner
+
+    from modelpilot.control.cli import admin_group
+
+    done = CliRunner().invoke(admin_group, ["--database-url", database_url, *args], input=stdin)
+    if done.exit_code != 0:
+        raise RuntimeError(f"modelpilot admin {' '.join(args)} failed: {done.output}") from done.exception
+    return done.stdout.strip()
+
+
+@contextmanager
+def control_plane(
+    database_url: str, workdir: Path, *, profile_to: Path | None = None
+) -> Iterator[ControlPlane]:
+    """Provision an account, a deployment and a key with ``modelpilot admin``, then serve
+    ``modelpilot control`` (one worker) on ``database_url`` (under pyinstrument with ``profile_to``)."""
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
+    _admin(
+        database_url,
+        "create-account",
+        email,
+        "--password-stdin",
+        "--password-iterations",
+        "200000",
+        stdin="bench-password-0000\n",
+    )
+    deployment = _admin(database_url, "--no-migrate", "create-deployment", email, "bench").splitlines()[-1]
+    key = _admin(database_url, "--no-migrate", "create-key", deployment, "bench").splitlines()[-1]
+    service = start_modelpilot(
+        "control plane",
+        [
+            "control",
+            "--database-url",
+            database_url,
+            "--no-migrate",
+            "--secret-file",
+            str(workdir / "session-secret"),
+        ],
+        profile_to=profile_to,
+    )
+    try:
+        yield ControlPlane(service, key)
+    finally:
+        service.stop()
+
+
+def start_routed_proxy(upstream_url: str, plane: ControlPlane, workdir: Path) -> Service:
+    """``modelpilot proxy`` with routing on: decisions from ``plane``, metering spooled in ``workdir``."""
+    return start_modelpilot(
+        "modelpilot proxy",
+        [
+            "proxy",
+            "--upstream",
+            upstream_url,
+            "--control-plane",
+            plane.service.url,
+            "--spool",
+            str(workdir / f"spool-{uuid.uuid4().hex[:8]}.sqlite3"),
+        ],
+        env={"MODELPILOT_API_KEY": plane.api_key},
+    )
+
+
+@contextmanager
+def proxy_under_test(upstream_url: str, workdir: Path, *, routing: bool) -> Iterator[Service]:
+    """``modelpilot proxy`` toward ``upstream_url``; with ``routing``, behind a local control plane
+    on SQLite in ``workdir``."""
+    with ExitStack() as stack:
+        if routing:
+            plane = stack.enter_context(control_plane(f"sqlite:///{workdir / 'control.sqlite3'}", workdir))
+            proxy = start_routed_proxy(upstream_url, plane, workdir)
+        else:
+            proxy = start_modelpilot("proxy", ["proxy", "--upstream", upstream_url])
+        stack.callback(proxy.stop)
+        yield proxy

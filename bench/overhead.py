@@ -1,6 +1,6 @@
 """The proxy's overhead: the same request mix sent directly to the simulator and through the proxy.
 
-    python -m bench.overhead [--rounds 5] [--requests 60] [--concurrency 32] [--throughput-requests 600] [--json]
+    python -m bench.overhead [--rounds 5] [--requests 60] [--concurrency 64] [--throughput-requests 1000] [--routing] [--json]
 
 Both paths are measured in the same run, in interleaved rounds (direct, proxy, proxy, direct, ...),
 so drift on the machine hits both alike. Reported per round and then as the median over rounds:
@@ -13,101 +13,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import time
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-import aiohttp
-import orjson
-
-from bench._harness import BENCH_KEY, Service, median, new_session, percentile, print_table, start_modelpilot
-
-MODEL = "claude-sonnet-4-6"
-HEADERS = {"x-api-key": BENCH_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
-TOOLS = [
-    {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "input_schema": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-            "required": ["city"],
-        },
-    }
-]
-
-
-def request_mix() -> list[tuple[str, bytes]]:
-    """(kind, body) pairs; kinds: json, stream, tool."""
-
-    def body(n: int, **extra: object) -> bytes:
-        messages = [
-            {"role": "user", "content": f"Question {n}: summarise the plot of a short story in two lines."}
-        ]
-        return orjson.dumps({"model": MODEL, "max_tokens": 96, "messages": messages, **extra})
-
-    mix = []
-    for n in range(8):
-        mix.append(("json", body(n)))
-        mix.append(("stream", body(n, stream=True)))
-        mix.append(("tool", body(n, tools=TOOLS, tool_choice={"type": "any"})))
-    return mix
-
-
-@dataclass
-class Sample:
-    latency_ms: list[float] = field(default_factory=list)
-    ttfb_ms: list[float] = field(default_factory=list)
-
-
-async def timed_request(
-    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
-) -> tuple[float, float]:
-    """(total ms, time to first body byte ms) for one POST /v1/messages, body read to the end."""
-    start = time.perf_counter()
-    async with session.post(f"{url}/v1/messages", data=body, headers=headers) as response:
-        first = None
-        async for _chunk in response.content.iter_any():
-            if first is None:
-                first = time.perf_counter()
-        if response.status != 200:
-            raise RuntimeError(f"{url} answered {response.status}")
-    end = time.perf_counter()
-    return (end - start) * 1000, ((first or end) - start) * 1000
-
-
-async def latency_round(url: str, requests: int) -> Sample:
-    sample = Sample()
-    mix = request_mix()
-    async with new_session(1) as session:
-        await timed_request(session, url, mix[0][1], HEADERS)  # warm the connection
-        for i in range(requests):
-            kind, body = mix[i % len(mix)]
-            total, ttfb = await timed_request(session, url, body, HEADERS)
-            sample.latency_ms.append(total)
-            if kind == "stream":
-                sample.ttfb_ms.append(ttfb)
-    return sample
-
-
-async def throughput_round(url: str, requests: int, concurrency: int) -> float:
-    body = orjson.dumps(
-        {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Say hello."}]}
-    )
-    headers = {**HEADERS, "x-sim-latency": "ttft_ms=20"}
-    remaining = requests
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal remaining
-        while remaining > 0:
-            remaining -= 1
-            await timed_request(session, url, body, headers)
-
-    async with new_session(concurrency) as session:
-        await asyncio.gather(*(timed_request(session, url, body, headers) for _ in range(concurrency)))
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return requests / (time.perf_counter() - start)
+from bench._harness import (
+    Service,
+    bench_parser,
+    emit,
+    json_flag,
+    median,
+    print_table,
+    proxy_under_test,
+    round_options,
+    start_modelpilot,
+)
+from bench._traffic import SLOW_UPSTREAM, latency_round, throughput_round
 
 
 async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> dict[str, object]:
@@ -118,12 +40,10 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
         figures: dict[str, dict[str, float]] = {name: {} for name in targets}
         for name in order:
             sample = await latency_round(targets[name], args.requests)
-            figures[name]["p50_ms"] = percentile(sample.latency_ms, 50)
-            figures[name]["p99_ms"] = percentile(sample.latency_ms, 99)
-            figures[name]["ttfb_p50_ms"] = percentile(sample.ttfb_ms, 50)
+            figures[name].update(sample.figures())
         for name in order:
             figures[name]["rps"] = await throughput_round(
-                targets[name], args.throughput_requests, args.concurrency
+                targets[name], args.throughput_requests, args.concurrency, SLOW_UPSTREAM
             )
         per_round.append(figures)
 
@@ -135,6 +55,7 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
 
     rss_now, rss_peak = proxy.rss_mb()
     return {
+        "routing": args.routing,
         "rounds": args.rounds,
         "requests_per_round": args.requests,
         "concurrency": args.concurrency,
@@ -152,8 +73,8 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
     }
 
 
-def print_report(result: dict[str, object]) -> None:
-    d, p, a = result["direct"], result["proxy"], result["added"]  # type: ignore[index]
+def print_report(result: Mapping[str, Any]) -> None:
+    d, p, a = result["direct"], result["proxy"], result["added"]
     rows = [
         [
             "latency p50, concurrency 1 (ms)",
@@ -187,34 +108,31 @@ def print_report(result: dict[str, object]) -> None:
         ],
     ]
     print_table(
-        f"Proxy overhead: median of {result['rounds']} interleaved rounds, {result['requests_per_round']} requests each",
+        f"Proxy overhead (routing {'on' if result['routing'] else 'off'}): median of {result['rounds']} interleaved rounds, {result['requests_per_round']} requests each",
         ["metric", "direct", "via proxy", "added / ratio"],
         rows,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = bench_parser(__doc__)
+    round_options(parser, rounds=5, requests=60, throughput_requests=1000)
+    parser.add_argument(
+        "--routing",
+        action="store_true",
+        help="route through a local `modelpilot control` (SQLite) with a warm decision cache",
     )
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=60, help="requests per round at concurrency 1")
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--throughput-requests", type=int, default=600)
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    json_flag(parser)
     args = parser.parse_args(argv)
 
-    simulator = start_modelpilot("simulator", ["sim"])
-    proxy = start_modelpilot("proxy", ["proxy", "--upstream", simulator.url])
-    try:
-        result = asyncio.run(measure(args, simulator, proxy))
-    finally:
-        proxy.stop()
-        simulator.stop()
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        print_report(result)
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        simulator = start_modelpilot("simulator", ["sim"])
+        try:
+            with proxy_under_test(simulator.url, Path(tmp), routing=args.routing) as proxy:
+                result = asyncio.run(measure(args, simulator, proxy))
+        finally:
+            simulator.stop()
+    emit(result, as_json=args.json, report=print_report)
     return 0
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +28,7 @@ import aiohttp
 import orjson
 import uvicorn
 
-from bench._harness import median, percentile, print_table
+from bench._harness import emit, json_flag, median, percentile, print_table
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.decisions import bucket_key
 from modelpilot.proxy.settings import ProxySettings
@@ -154,7 +153,7 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--budget-ms", type=float, default=25.0)
-    parser.add_argument("--json", action="store_true")
+    json_flag(parser)
     args = parser.parse_args()
 
     from modelpilot.sim import SimSettings
@@ -212,10 +211,16 @@ def main() -> None:
                     url = stack.enter_context(serve(stand_in))
                 run(fault, breaker, url, stand_in, **extra)
 
+    emit(
+        {"budget_ms": args.budget_ms, "requests": args.requests, "rows": results},
+        as_json=args.json,
+        report=print_report,
+    )
+
+
+def print_report(result: Mapping[str, Any]) -> None:
+    results = result["rows"]
     base = results[0]["p50_ms"]
-    if args.json:
-        print(json.dumps({"budget_ms": args.budget_ms, "rows": results}, indent=2))
-        return
     rows = [
         [
             r["row"],
@@ -229,8 +234,8 @@ def main() -> None:
         for r in results
     ]
     print_table(
-        f"Added latency per request by control-plane fault (budget {args.budget_ms:g} ms, "
-        f"{args.requests} sequential requests per row, after one warm-up request)",
+        f"Added latency per request by control-plane fault (budget {result['budget_ms']:g} ms, "
+        f"{result['requests']} sequential requests per row, after one warm-up request)",
         [
             "control plane",
             "breaker",

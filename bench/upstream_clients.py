@@ -1,12 +1,15 @@
 """Which HTTP client should the proxy use upstream? aiohttp vs httpx2 (and httpx if installed).
 
-    python -m bench.upstream_clients [--requests 2000] [--concurrency 1 64]
+    python -m bench.upstream_clients [--requests 2000] [--concurrency 1 64] [--granian PATH] [--json]
 
 For each client library a bare relay (uvicorn + uvloop + httptools, one process, a 20-line ASGI
 app that forwards the request and streams the answer back) sits in front of a trivial loopback
 upstream (same server stack, fixed 400-byte JSON answer). A load generator (aiohttp, in this
 process) sends POST /v1/messages at each concurrency and reports requests/s and latency p50/p99.
 Baselines in the same run: the upstream hit directly, and the real ``modelpilot proxy``.
+``--granian PATH`` adds the aiohttp relay served by granian (a Rust HTTP server; not a project
+dependency: e.g. the one ``bench.peers`` installs with LiteLLM's proxy,
+``~/.cache/modelpilot-bench/litellm-1.110.2/bin/granian``, whose virtualenv also has aiohttp).
 All processes share this machine's cores, so compare rows within one run only.
 """
 
@@ -18,12 +21,24 @@ import importlib.util
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from bench._harness import Service, free_port, percentile, print_table, start_modelpilot, wait_until_listening
+from bench._harness import (
+    Service,
+    emit,
+    free_port,
+    json_flag,
+    percentile,
+    print_table,
+    start_modelpilot,
+    start_process,
+    wait_until_listening,
+)
 
 ANSWER = orjson.dumps(
     {
@@ -108,6 +123,23 @@ def relay_app(library: str, upstream: str) -> Any:
     return app
 
 
+def relay_from_environ() -> Any:
+    """Factory for servers started from the command line (granian): the aiohttp relay toward
+    ``$BENCH_UPSTREAM``."""
+    import os
+
+    return relay_app("aiohttp", os.environ["BENCH_UPSTREAM"])
+
+
+def start_granian_relay(granian: Path, upstream: str) -> Service:
+    port = free_port()
+    cmd = [str(granian), "--interface", "asgi", "--loop", "uvloop", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", "1", "--no-log", "--factory"]
+    cmd += ["bench.upstream_clients:relay_from_environ"]
+    env = {"BENCH_UPSTREAM": upstream, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return start_process("granian relay", cmd, port, env=env)
+
+
 def run_server(kind: str, port: int, upstream: str | None) -> None:
     import uvicorn
 
@@ -170,9 +202,8 @@ async def measure(url: str, concurrency: int, requests: int) -> tuple[float, flo
     return requests / elapsed, percentile(latencies, 50), percentile(latencies, 99), errors
 
 
-async def run(requests: int, concurrencies: list[int]) -> None:
+async def run(requests: int, concurrencies: list[int], granian: Path | None) -> dict[str, Any]:
     libraries = ["aiohttp"] + [name for name in ("httpx2", "httpx") if importlib.util.find_spec(name)]
-    missing = [name for name in ("httpx2", "httpx") if name not in libraries]
     upstream = start_child("upstream")
     services: list[Service] = [upstream]
     try:
@@ -181,6 +212,10 @@ async def run(requests: int, concurrencies: list[int]) -> None:
             relay = start_child(library, upstream.url)
             services.append(relay)
             targets.append((f"bare relay, {library}", relay.url))
+        if granian is not None:
+            relay = start_granian_relay(granian, upstream.url)
+            services.append(relay)
+            targets.append(("bare relay, aiohttp, granian server", relay.url))
         proxy = start_modelpilot("modelpilot proxy", ["proxy", "--upstream", upstream.url])
         services.append(proxy)
         targets.append(("modelpilot proxy (aiohttp)", proxy.url))
@@ -188,17 +223,41 @@ async def run(requests: int, concurrencies: list[int]) -> None:
         for concurrency in concurrencies:
             for name, url in targets:
                 rps, p50, p99, errors = await measure(url, concurrency, requests)
-                rows.append([name, str(concurrency), f"{rps:,.0f}", f"{p50:.2f}", f"{p99:.2f}", str(errors)])
-        print_table(
-            f"Upstream clients, {requests} requests per row (POST /v1/messages, 400-byte JSON answer)",
-            ["path", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
-            rows,
-        )
-        if missing:
-            print(f"\nnot installed, skipped: {', '.join(missing)}")
+                rows.append(
+                    {
+                        "path": name,
+                        "concurrency": concurrency,
+                        "rps": rps,
+                        "p50_ms": p50,
+                        "p99_ms": p99,
+                        "errors": errors,
+                    }
+                )
     finally:
         for service in services:
             service.stop()
+    missing = [name for name in ("httpx2", "httpx") if name not in libraries]
+    return {"requests": requests, "rows": rows, "not_installed": missing}
+
+
+def print_report(result: Mapping[str, Any]) -> None:
+    print_table(
+        f"Upstream clients, {result['requests']} requests per row (POST /v1/messages, 400-byte JSON answer)",
+        ["path", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
+        [
+            [
+                r["path"],
+                str(r["concurrency"]),
+                f"{r['rps']:,.0f}",
+                f"{r['p50_ms']:.2f}",
+                f"{r['p99_ms']:.2f}",
+                str(r["errors"]),
+            ]
+            for r in result["rows"]
+        ],
+    )
+    if result["not_installed"]:
+        print(f"\nnot installed, skipped: {', '.join(result['not_installed'])}")
 
 
 def main() -> None:
@@ -208,11 +267,14 @@ def main() -> None:
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
+    parser.add_argument("--granian", type=Path, help="a granian executable: adds a relay it serves")
+    json_flag(parser)
     args = parser.parse_args()
     if args.serve:
         run_server(args.serve, args.port, args.upstream)
         return
-    asyncio.run(run(args.requests, args.concurrency))
+    result = asyncio.run(run(args.requests, args.concurrency, args.granian))
+    emit(result, as_json=args.json, report=print_report)
 
 
 if __name__ == "__main__":

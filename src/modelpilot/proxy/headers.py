@@ -7,7 +7,7 @@ Only hop-by-hop headers are dropped (RFC 9110 §7.6.1), plus the few that descri
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 HOP_BY_HOP = frozenset(
     {
@@ -40,24 +40,28 @@ def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> frozenset[byte
 
 
 def upstream_request_headers(
-    headers: Iterable[tuple[bytes, bytes]], *, fallback_api_key: str | None
+    headers: Sequence[tuple[bytes, bytes]], *, fallback_api_key: str | None
 ) -> list[tuple[str, str]]:
     """The caller's headers as they go to the upstream, in their original order.
 
     The caller's key (``x-api-key`` or ``Authorization``) is forwarded as is; only when the caller
     sent neither is the configured key added as ``x-api-key``.
     """
-    headers = list(headers)
-    dropped = (
-        _DROPPED_REQUEST | _connection_tokens(headers)
-        if any(n == b"connection" for n, _ in headers)
-        else _DROPPED_REQUEST
-    )
+    # One pass for the common case; a ``Connection`` header (rare on HTTP/1.1 keep-alive) makes
+    # the names it lists hop-by-hop too, and those are filtered out afterwards.
+    kept: list[tuple[bytes, bytes]] = []
+    has_connection = False
+    for name, value in headers:
+        if name in _DROPPED_REQUEST:
+            has_connection = has_connection or name == b"connection"
+            continue
+        kept.append((name, value))
+    if has_connection:
+        tokens = _connection_tokens(headers)
+        kept = [(name, value) for name, value in kept if name not in tokens]
     out: list[tuple[str, str]] = []
     has_key = False
-    for name, value in headers:
-        if name in dropped:
-            continue
+    for name, value in kept:
         if name == b"x-api-key" or name == b"authorization":
             has_key = True
         # latin-1 maps bytes 1:1, so nothing the caller sent is altered on the way.
@@ -67,16 +71,19 @@ def upstream_request_headers(
     return out
 
 
-def downstream_response_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def downstream_response_headers(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The upstream's response headers minus hop-by-hop ones, names lower-cased for ASGI."""
-    raw = list(raw)
-    tokens = _connection_tokens(raw)
     out: list[tuple[bytes, bytes]] = []
+    has_connection = False
     for name, value in raw:
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in tokens:
+        if lower in HOP_BY_HOP:
+            has_connection = has_connection or lower == b"connection"
             continue
         out.append((lower, value))
+    if has_connection:
+        tokens = _connection_tokens(raw)
+        out = [(name, value) for name, value in out if name not in tokens]
     return out
 
 
@@ -86,3 +93,12 @@ def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes |
         if key == name:
             return value
     return None
+
+
+def header_values(headers: Iterable[tuple[bytes, bytes]], names: Collection[bytes]) -> dict[bytes, bytes]:
+    """The first value of each lower-case name in ``names`` that is present, in one pass."""
+    found: dict[bytes, bytes] = {}
+    for key, value in headers:
+        if key in names and key not in found:
+            found[key] = value
+    return found

@@ -58,6 +58,7 @@ class UpstreamClient(Protocol):
 
 
 _LARGE_BODY_BYTES = 1024 * 1024  # aiohttp's TOO_LARGE_BYTES_BODY
+_CACHED_URLS = 256  # parsed upstream URLs kept (``/v1/messages`` and a few more, in practice)
 _SLICE_BYTES = 256 * 1024
 
 
@@ -118,6 +119,7 @@ class AiohttpUpstream:
         self._base = settings.upstream_base
         self._session: aiohttp.ClientSession | None = None
         self._keeper: AsyncGenerator[None, None] | None = None
+        self._urls: dict[str, URL] = {}
 
     async def open(self) -> None:
         """Create the pooled session now (ASGI lifespan startup)."""
@@ -164,7 +166,11 @@ class AiohttpUpstream:
         self, method: str, target: str, headers: list[tuple[str, str]], body: RequestBody
     ) -> UpstreamResponse:
         session = self._session or await self._ensure_session()
-        url = URL(self._base + target, encoded=True)
+        url = self._urls.get(target)
+        if url is None:
+            url = URL(self._base + target, encoded=True)
+            if len(self._urls) < _CACHED_URLS:
+                self._urls[target] = url
         if isinstance(body, bytes) and len(body) > _LARGE_BODY_BYTES:
             # aiohttp warns (ResourceWarning) about big ``bytes`` bodies; hand it slices instead,
             # with the length stated so the upstream still gets a Content-Length, not chunks.

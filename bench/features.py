@@ -1,0 +1,98 @@
+"""What the proxy's request features cost per request, by request size.
+
+    python -m bench.features [--tokens 1000 4000 16000 100000 400000] [--repeat 30] [--json]
+
+For each size, a Messages request whose last user turn holds about that many tokens of prose and
+code (4 characters a token, the proxy's own estimate) is turned into its ``/v1/route`` request the
+way the proxy does it on every routed request (``build_route_request``: parse-free, the body is
+already a dict; feature extraction, category, difficulty). Reported per size: the median and p99
+over ``--repeat`` calls, and the median per 1,000 estimated tokens, which stays flat when the cost
+is linear. In-process timing on one core: other work on the machine moves these figures less than
+those of the HTTP benchmarks, but compare rows within one run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bench._harness import bench_parser, emit, json_flag, median, percentile, print_table
+from modelpilot.proxy.decisions import build_route_request
+from modelpilot.proxy.features.extract import extract_features
+
+_PARAGRAPH = (
+    "The quarterly report shows revenue growth of 12 percent, driven by new customers in Europe. "
+    "Please summarise the main risks and list three follow-up questions for the finance team.\n"
+    "def total(items):\n    return sum(item.price * item.quantity for item in items)\n"
+)
+
+
+def request_of(tokens: int) -> dict[str, Any]:
+    chars = tokens * 4
+    text = (_PARAGRAPH * (chars // len(_PARAGRAPH) + 1))[:chars]
+    return {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 1024,
+        "system": "You are a careful analyst.",
+        "messages": [
+            {"role": "user", "content": "Hello."},
+            {"role": "assistant", "content": "Hello! How can I help?"},
+            {"role": "user", "content": text},
+        ],
+    }
+
+
+def measure(sizes: list[int], repeat: int) -> dict[str, Any]:
+    extract_features(request_of(100))  # load the shipped weights once, outside the timings
+    rows = []
+    for tokens in sizes:
+        document = request_of(tokens)
+        timings = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            request = build_route_request(document)
+            timings.append((time.perf_counter() - started) * 1e6)
+        assert request is not None
+        estimate = request.features.input_tokens_estimate
+        rows.append(
+            {
+                "tokens": tokens,
+                "input_tokens_estimate": estimate,
+                "median_us": median(timings),
+                "p99_us": percentile(timings, 99),
+                "us_per_1k_tokens": median(timings) / max(estimate, 1) * 1000,
+            }
+        )
+    return {"repeat": repeat, "rows": rows}
+
+
+def print_report(result: Mapping[str, Any]) -> None:
+    print_table(
+        f"Feature extraction per routed request (build_route_request), {result['repeat']} calls per size",
+        ["tokens (asked)", "tokens (estimated)", "median µs", "p99 µs", "µs per 1k tokens"],
+        [
+            [
+                f"{r['tokens']:,}",
+                f"{r['input_tokens_estimate']:,}",
+                f"{r['median_us']:,.0f}",
+                f"{r['p99_us']:,.0f}",
+                f"{r['us_per_1k_tokens']:.1f}",
+            ]
+            for r in result["rows"]
+        ],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = bench_parser(__doc__)
+    parser.add_argument("--tokens", type=int, nargs="+", default=[1000, 4000, 16000, 100000, 400000])
+    parser.add_argument("--repeat", type=int, default=30)
+    json_flag(parser)
+    args = parser.parse_args(argv)
+    emit(measure(args.tokens, args.repeat), as_json=args.json, report=print_report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
