@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from modelpilot.control.credentials import new_api_key
@@ -160,3 +161,27 @@ def update_routing_settings(
     )
     session.commit()
     return routing_settings_of(deployment)
+
+
+def rename_deployment(
+    session: Session, *, account_id: uuid.UUID, deployment_id: uuid.UUID, name: str
+) -> Deployment:
+    """Give one of the account's deployments a new name (committed)."""
+    deployment = get_deployment(session, account_id=account_id, deployment_id=deployment_id)
+    deployment.name = _clean_name(name)
+    session.commit()
+    return deployment
+
+
+def delete_deployment(
+    session: Session, *, account_id: uuid.UUID, deployment_id: uuid.UUID, confirmation: str
+) -> None:
+    """Delete a deployment with its keys, usage and logs (committed); ``confirmation`` must be
+    its name, typed by the person. Invoice lines keep the name and lose the link."""
+    deployment = get_deployment(session, account_id=account_id, deployment_id=deployment_id)
+    if confirmation.strip() != deployment.name:
+        raise InvalidRequestError("type the deployment's name exactly to delete it")
+    session.execute(
+        delete(Deployment).where(Deployment.id == deployment.id, Deployment.account_id == account_id)
+    )
+    session.commit()

@@ -36,7 +36,7 @@ from modelpilot.proxy.errors import ControlPlaneError, UpstreamError, UpstreamTi
 from modelpilot.proxy.features import Features as LocalFeatures
 from modelpilot.proxy.features import extract_features
 from modelpilot.proxy.upstream import UpstreamClient, UpstreamResponse
-from modelpilot.schema.wire import Features, RouteDecision, RouteRequest, bucket_of
+from modelpilot.schema.wire import Category, Features, RouteDecision, RouteRequest, bucket_of
 
 log = logging.getLogger("modelpilot.proxy")
 
@@ -112,6 +112,12 @@ def bucket_key(request: RouteRequest) -> str:
 
 
 # -- the circuit breaker --------------------------------------------------------------------------
+#: The question :meth:`DecisionClient.warm` asks: no features at all, so nothing of any request.
+_WARM_UP_REQUEST = RouteRequest(
+    requested_model="claude-haiku-4-5", category=Category.OTHER, features=Features()
+)
+
+
 class BreakerState(Enum):
     CLOSED = "closed"
     OPEN = "open"
@@ -304,16 +310,25 @@ class DecisionClient:
             raise ControlPlaneError("invalid_body", "the control plane's answer is not a decision") from exc
 
     async def warm(self, *, timeout_s: float = 2.0) -> None:
-        """Open a pooled connection with ``GET /healthz`` so that the first decision does not pay
-        the TCP and TLS handshakes inside its budget. Failures are only logged: the breaker and
-        fail-open handle an absent control plane when requests come."""
+        """Open a pooled connection and ask one throwaway question (a minimal ``/v1/route`` with
+        no features), so that the first real decision pays neither the TCP and TLS handshakes
+        nor the control plane's own cold start inside its budget. Failures are only logged: the
+        breaker and fail-open handle an absent control plane when requests come."""
+        body = encode_route_request(_WARM_UP_REQUEST)
+        headers = [*self._headers, ("content-length", str(len(body)))]
         response: UpstreamResponse | None = None
         try:
             async with asyncio.timeout(timeout_s):
-                response = await self._transport.send("GET", "/healthz", [], None)
+                response = await self._transport.send("POST", ROUTE_PATH, headers, body)
                 async for _ in response.iter_chunks():
                     pass
                 response.release()
+                if response.status in (401, 403):
+                    log.warning(
+                        "the control plane refused this proxy's API key (HTTP %d): requests fail "
+                        "open (unrouted) until it is valid",
+                        response.status,
+                    )
                 response = None
         except (TimeoutError, UpstreamError) as exc:
             log.warning("the control plane is not reachable yet (%s); requests fail open until it is", exc)

@@ -34,6 +34,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -171,6 +172,13 @@ def field_name_problem(name: object) -> str | None:
     """Why ``name`` may not be a field name of an ingestion payload, or None if it may."""
     if not isinstance(name, str) or not _FIELD_NAME.fullmatch(name):
         return "field name is not an identifier"
+    return _name_problem(name)
+
+
+# Payloads repeat the same few dozen field names and short values (model ids, categories) in
+# every request, so the verdicts are memoised: the checks are pure functions of the string.
+@functools.lru_cache(maxsize=4096)
+def _name_problem(name: str) -> str | None:
     secret = _secret_problem(name)
     if secret is not None:
         return secret
@@ -193,6 +201,20 @@ def field_name_problem(name: object) -> str | None:
 
 def string_problem(value: str) -> str | None:
     """Why ``value`` may not appear as a string in an ingestion payload, or None if it may."""
+    if len(value) <= _MEMO_MAX_CHARS:
+        return _short_string_problem(value)
+    return _string_problem(value)
+
+
+_MEMO_MAX_CHARS = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_string_problem(value: str) -> str | None:
+    return _string_problem(value)
+
+
+def _string_problem(value: str) -> str | None:
     secret = _secret_problem(value)
     if secret is not None:
         return secret

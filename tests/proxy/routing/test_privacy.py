@@ -139,7 +139,9 @@ def test_nothing_of_the_content_or_the_key_reaches_the_control_plane(harness: Ha
         assert time.monotonic() < deadline, "the meter flusher sent nothing"
         time.sleep(0.01)
     assert control.route_calls >= 4
-    assert control.captured[0].path == "/healthz"  # the lifespan connected ahead of the first request
+    # The lifespan connected ahead of the first request with a featureless warm-up question.
+    assert control.captured[0].path == "/v1/route"
+    assert b"claude-haiku-4-5" in control.captured[0].raw()
     wire = b"\n".join(c.raw() for c in control.captured)
     wire_folded = wire.lower()
     for name, secret in CANARIES.items():

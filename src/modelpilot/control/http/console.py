@@ -18,7 +18,6 @@ from modelpilot.control import (
     accounts,
     billing,
     dashboard,
-    deployment_lifecycle,
     deployments,
     request_log,
     sessions,
@@ -235,7 +234,7 @@ def console_router() -> APIRouter:
         name: Annotated[str, Form()] = "",
     ) -> Response:
         _checked(state, active, csrf_token)
-        deployment_lifecycle.rename_deployment(
+        deployments.rename_deployment(
             db, account_id=active.account.id, deployment_id=deployment_id, name=name
         )
         return _see_other(f"/console/deployments/{deployment_id}/settings")
@@ -250,7 +249,7 @@ def console_router() -> APIRouter:
         confirmation: Annotated[str, Form()] = "",
     ) -> Response:
         _checked(state, active, csrf_token)
-        deployment_lifecycle.delete_deployment(
+        deployments.delete_deployment(
             db, account_id=active.account.id, deployment_id=deployment_id, confirmation=confirmation
         )
         return _see_other("/console/deployments")
