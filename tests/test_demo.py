@@ -91,7 +91,7 @@ def test_the_demo_names_the_fix_when_no_proxy_answers(tmp_path: Path) -> None:
 
 def test_the_demo_without_the_sdk_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "anthropic", None)
-    with pytest.raises(click.ClickException, match="pip install anthropic"):
+    with pytest.raises(click.ClickException, match=r"pip install .modelpilot\[demo\]."):
         _client("http://127.0.0.1:8787")
 
 

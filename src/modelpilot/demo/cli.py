@@ -37,7 +37,7 @@ def _client(base_url: str) -> Any:
         import anthropic
     except ModuleNotFoundError as exc:
         raise click.ClickException(
-            "modelpilot demo drives the proxy with the official Anthropic SDK: pip install anthropic"
+            "modelpilot demo drives the proxy with the official Anthropic SDK: pip install 'modelpilot[demo]'"
         ) from exc
     return anthropic.Anthropic(
         base_url=base_url, api_key=os.environ.get("ANTHROPIC_API_KEY") or PLACEHOLDER_KEY, max_retries=2
