@@ -266,3 +266,13 @@ def test_a_trailing_newline_is_not_an_identifier(value):
     # Found by the property test: a "$"-anchored regex accepts one trailing newline.
     assert string_problem(value) is not None
     assert field_name_problem("batch_id\n") is not None
+
+
+@pytest.mark.parametrize("value", ["x" * 1_000_000, "a." * 500_000, "eyJ" + "a" * 1_000_000])
+def test_megabyte_strings_are_refused_without_scanning(value):
+    # Found by the reliability suite: the JWT detector is quadratic on a long dotted run, so a
+    # hostile client could pin a control-plane worker with one field. Long strings never reach it.
+    violation = find_violation({"requested_model": value})
+    assert violation is not None
+    assert violation.path == "$.requested_model"
+    assert value not in violation.reason

@@ -203,10 +203,15 @@ def string_problem(value: str) -> str | None:
     """Why ``value`` may not appear as a string in an ingestion payload, or None if it may."""
     if len(value) <= _MEMO_MAX_CHARS:
         return _short_string_problem(value)
+    if len(value) > _SCAN_MAX_CHARS:
+        # Nothing this long is an identifier; refusing before the detectors keeps a hostile
+        # megabyte string from costing quadratic regex time.
+        return "value is longer than any identifier"
     return _string_problem(value)
 
 
 _MEMO_MAX_CHARS = 64
+_SCAN_MAX_CHARS = 256
 
 
 @functools.lru_cache(maxsize=4096)
