@@ -87,9 +87,9 @@ class ProxyApp:
                     upstream=self.upstream,
                     catalog=self._catalog,
                     router=self.router,
+                    deliver=self._deliver,
                 )
-                record = await exchange.run()
-                self._deliver(record)
+                await exchange.run()
             elif path == FEEDBACK_PATH:
                 await self.feedback.handle(scope["method"], receive, send)
             elif path == "/healthz":
@@ -201,8 +201,8 @@ def create_app(
 
     ``upstream`` defaults to an :class:`~modelpilot.proxy.upstream.AiohttpUpstream` toward
     ``settings.upstream_url``, owned (and closed) by the app; an upstream passed in is the caller's
-    to close. ``on_record`` receives one :class:`RequestRecord` per proxied request, after its
-    response has been sent (default: a debug log line). ``catalog`` prices the usage.
+    to close. ``on_record`` receives one :class:`RequestRecord` per proxied request, just before
+    the chunk that completes its answer is sent (default: a debug log line). ``catalog`` prices the usage.
 
     With ``settings.spool_path`` every metered request is committed to that spool file before
     ``on_record`` runs; with a control plane configured too, the lifespan runs the flusher that

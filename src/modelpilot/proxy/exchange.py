@@ -4,7 +4,10 @@ The relay forwards each upstream chunk as it arrives and awaits every ASGI send,
 slows the upstream read (backpressure) and nothing is buffered, except the two cases that need the
 whole body: the request body of ``/v1/messages`` and ``count_tokens`` (validated as JSON, 32 MiB
 cap, as the real API) and the JSON answers of batch endpoints (``results_url`` rewrite).
-Usage is read on the side from the very bytes that were already sent.
+Usage is read on the side from the bytes relayed. The record is made and handed over (and so
+committed to the meter spool) just before the chunk that completes the answer for the caller: the
+last chunk of a body, or the one carrying a stream's ``message_stop``. An answer the caller holds
+whole is therefore always an answer already metered.
 
 With a :class:`~modelpilot.proxy.routing.Router`, ``POST /v1/messages`` follows its plan: a routed
 request goes to the cheaper model first; a JSON answer (or, with checked streaming, a tool-using or
@@ -19,7 +22,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import orjson
@@ -68,6 +71,7 @@ class Exchange:
         upstream: UpstreamClient,
         catalog: Catalog,
         router: Router | None = None,
+        deliver: Callable[[RequestRecord], None] | None = None,
     ) -> None:
         self._scope = scope
         self._receive = receive
@@ -101,6 +105,8 @@ class Exchange:
         self._extra_headers: list[tuple[bytes, bytes]] = []
         self._attempts: list[Attempt] = []
         self.escalation_reason: str | None = None
+        self._deliver = deliver
+        self._delivered: RequestRecord | None = None
 
     # -- the request -------------------------------------------------------------------------
     async def run(self) -> RequestRecord:
@@ -121,7 +127,19 @@ class Exchange:
             if self._response is not None:
                 # Unread rest (caller gone, failure): drop the connection rather than drain it.
                 self._response.close()
-        return self._record()
+        return self._commit()
+
+    def _commit(self) -> RequestRecord:
+        """Make the record and hand it to ``deliver`` (which commits it to the meter spool), once.
+
+        Called before the caller's last byte wherever there is one, so that an answer the caller
+        holds whole is an answer already metered: a crash in between loses no charge.
+        """
+        if self._delivered is None:
+            self._delivered = self._record()
+            if self._deliver is not None:
+                self._deliver(self._delivered)
+        return self._delivered
 
     async def _forward(self) -> None:
         scope = self._scope
@@ -214,10 +232,7 @@ class Exchange:
             return None
         tap = MessageTap()
         for chunk in chunks:
-            if is_stream:
-                tap.feed_stream(chunk)
-            else:
-                tap.feed_body(chunk)
+            _feed(tap, chunk, stream=is_stream)
         if not is_stream:
             tap.finish_body(content_encoding=encoding)
         self._attempts.append(
@@ -319,37 +334,47 @@ class Exchange:
             self._tap = MessageTap()
         length = found.get(b"content-length")
         self._response_framed = length is not None
-        # A framed answer's last byte is known when it arrives: it goes out as the final message,
-        # which saves the server an empty one per answer.
+        # A framed answer's last chunk is known when it arrives: it is held back until the charge
+        # is committed, then goes out as the final message (which saves the server an empty one).
         unsent = int(length) if length is not None and length.isdigit() else -1
         await self._send({"type": "http.response.start", "status": response.status, "headers": headers})
         self._response_started = True
         send = self._send
         tap = self._tap
         stream = self.is_stream
-        ended = False
+        last = b""
         async for chunk in response.iter_chunks():
             if self.ttfb_ms is None:
                 self.ttfb_ms = self._elapsed_ms()
             unsent -= len(chunk)
-            ended = unsent == 0
-            if ended:
-                self._watch.stop()  # as before the final message below: the answer is whole
-            await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
-            if tap is not None:
-                # After the send: reading usage never delays the caller's bytes.
-                if stream:
-                    tap.feed_stream(chunk)
-                else:
-                    tap.feed_body(chunk)
-        self._watch.stop()
-        if not ended:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if unsent == 0:
+                last = chunk
+                continue
+            if tap is None:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            elif stream:
+                # The chunk that completes the message (message_stop) is where an SDK's stream
+                # ends for the caller, so its charge is committed before it goes out.
+                tap.feed_stream(chunk)
+                if tap.is_complete and self._delivered is None:
+                    self.is_complete = True
+                    self._commit()
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                tap.feed_body(chunk)  # after the send: reading usage never delays the caller's bytes
+        self._watch.stop()  # the answer is whole: a disconnect from here on changes nothing
         response.release()
         self._response = None
-        if tap is not None and not stream:
-            tap.finish_body(content_encoding=encoding)
-        self.is_complete = tap.is_complete if tap is not None and stream else True
+        if tap is not None:
+            if last:
+                _feed(tap, last, stream=stream)
+            if not stream:
+                tap.finish_body(content_encoding=encoding)
+        if self._delivered is None:
+            self.is_complete = tap.is_complete if tap is not None and stream else True
+        self._commit()
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
     async def _relay_batch_object(
         self, response: UpstreamResponse, headers: list[tuple[bytes, bytes]], encoding: bytes | None
@@ -382,9 +407,10 @@ class Exchange:
                     headers.append((b"content-length", str(len(body)).encode()))
         self.ttfb_ms = self._elapsed_ms()
         self._watch.stop()
+        self.is_complete = True
+        self._commit()
         await send_response(self._send, response.status, headers, body)
         self._response_started = True
-        self.is_complete = True
 
     # -- failures and the record -------------------------------------------------------------
     async def _fail(self, error: ProxyError) -> None:
@@ -397,11 +423,13 @@ class Exchange:
             status, headers, body = render_error(error, self.request_id)
             headers.extend(self._extra_headers)
             self.status = status
+            self._commit()
             await send_response(self._send, status, headers, body)
             return
         # The status line is gone: all that is left is to end the answer where it broke off.
         log.warning("upstream failed mid-answer for %s %s: %s", self.method, self.path, error)
         self._watch.stop()
+        self._commit()
         if self._response_framed:
             # Ending cleanly would claim a complete body; returning without the final message
             # makes the server drop the connection, so the caller sees the truncation.
@@ -468,6 +496,13 @@ class _HeldResponse:
 
     def release(self) -> None:
         pass
+
+
+def _feed(tap: MessageTap, chunk: bytes, *, stream: bool) -> None:
+    if stream:
+        tap.feed_stream(chunk)
+    else:
+        tap.feed_body(chunk)
 
 
 def _check_answer(
