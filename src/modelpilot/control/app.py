@@ -15,6 +15,7 @@ from modelpilot.control import status
 from modelpilot.control.http.admin import admin_router
 from modelpilot.control.http.api import api_router
 from modelpilot.control.http.billing import billing_router
+from modelpilot.control.http.body_limit import BodyLimit
 from modelpilot.control.http.console import console_router
 from modelpilot.control.http.forms import forms_router
 from modelpilot.control.http.ingestion import ingestion_router
@@ -33,6 +34,11 @@ class Health(BaseModel):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Far above any meter or log batch a proxy sends (hundreds of KB), far below what could hurt a
+# worker: anything larger is refused with 413 (a problem document) before it is all in memory.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 def create_app(
@@ -81,6 +87,7 @@ def create_app(
         ),
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

@@ -100,7 +100,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
+        exc.status_code, "HTTP error"
+    )
     if _wants_json(request):
         response = problem(exc.status_code, title=title, detail=title, slug="http")
     else:
