@@ -18,11 +18,11 @@ run: $(STAMP)
 	$(VENV)/bin/modelpilot up
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
 
 # Everything but the slow fault/soak/browser tests, for the edit-test loop.
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not slow and not browser"
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not slow and not browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
