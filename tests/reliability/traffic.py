@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 import anthropic
+import httpx2
 
 from modelpilot.schema.catalog import load_catalog
 from tests.reliability import canaries
@@ -97,7 +98,8 @@ class Traffic:
                     self.sent += 1
                 try:
                     done = self._one(sdk, number)
-                except anthropic.AnthropicError:
+                except (anthropic.AnthropicError, httpx2.TransportError):
+                    # A stream cut by the kill surfaces as the HTTP client's own error mid-body.
                     done = None
                 if done is None:
                     with self._lock:
