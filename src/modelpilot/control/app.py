@@ -77,6 +77,7 @@ def create_app(
             autoescape=select_autoescape(default=True),
         ),
         clock=clock,
+        reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
     )
     state = app.state.control
     jobs.register_job(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -89,7 +90,26 @@ def owner_of_deployment(session: Session, *, deployment_id: uuid.UUID) -> uuid.U
     return deployment.account_id
 
 
-def routing_settings_of(deployment: Deployment) -> RoutingSettings:
+class RoutingColumns(Protocol):
+    """A deployment's routing columns: the ORM row, or a Core result row that selected them."""
+
+    @property
+    def routing_mode(self) -> str: ...
+    @property
+    def quality_target(self) -> float: ...
+    @property
+    def allowed_models(self) -> Sequence[str] | None: ...
+    @property
+    def category_rules(self) -> Mapping[str, Any] | None: ...
+    @property
+    def pins(self) -> Mapping[str, str] | None: ...
+    @property
+    def metadata_logs(self) -> bool: ...
+    @property
+    def log_retention_days(self) -> int: ...
+
+
+def routing_settings_of(deployment: RoutingColumns) -> RoutingSettings:
     """A deployment row's routing settings as the validated model (rules the current schema no
     longer accepts are dropped rather than failing every read)."""
     rules: dict[Category, CategoryRule] = {}

@@ -7,13 +7,14 @@ from typing import Annotated
 
 import orjson
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from modelpilot.control import sessions
 from modelpilot.control.errors import ContentRefusedError, ForbiddenError, InvalidRequestError, ProblemDetail
-from modelpilot.control.http.state import ControlState, get_db, get_state
-from modelpilot.control.keys import KeyHolder, authenticate_key
+from modelpilot.control.http.state import ControlState, get_db, state_dependency
+from modelpilot.control.keys import KeyHolder, RouteGrant, authenticate_key, authenticate_route_key
 from modelpilot.control.sessions import ActiveSession
 from modelpilot.schema.firewall import find_violation
 
@@ -25,7 +26,7 @@ _session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, descriptio
 _bearer = HTTPBearer(auto_error=False, description="Deployment API key (mp_live_...)")
 _key_header = APIKeyHeader(name="x-modelpilot-key", auto_error=False, description="Deployment API key")
 
-State = Annotated[ControlState, Depends(get_state)]
+State = Annotated[ControlState, Depends(state_dependency)]
 Db = Annotated[Session, Depends(get_db)]
 
 
@@ -54,6 +55,19 @@ def deployment_key(
 ) -> KeyHolder:
     presented = header if header else (bearer.credentials if bearer else None)
     return authenticate_key(db, state.settings, presented=presented, now=state.clock())
+
+
+async def route_grant(
+    state: State,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header: Annotated[str | None, Depends(_key_header)],
+) -> RouteGrant:
+    """The key's deployment and routing settings for ``/v1/route``, read on every request like
+    every other key check, in one statement and one hop to the thread pool."""
+    presented = header if header else (bearer.credentials if bearer else None)
+    return await run_in_threadpool(
+        authenticate_route_key, state.reads, state.settings, presented=presented, now=state.clock()
+    )
 
 
 def current_session(

@@ -122,6 +122,11 @@ class OutcomeCache:
             self._entries[deployment_id] = (now + self._ttl_s, outcomes)
         return outcomes
 
+    def peek(self, deployment_id: uuid.UUID) -> Outcomes | None:
+        """The cached outcomes if they are fresh, without loading anything."""
+        entry = self._entries.get(deployment_id)
+        return entry[1] if entry is not None and entry[0] > self._clock() else None
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

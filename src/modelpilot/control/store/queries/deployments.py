@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from modelpilot.control.store.tables import Account, ApiKey, Deployment, UsageAggregate
@@ -84,7 +86,34 @@ def find_key_with_owner(session: Session, *, key_hash: str) -> tuple[ApiKey, Dep
     return None if row is None else (row[0], row[1], row[2])
 
 
-def touch_api_key(session: Session, *, key_id: uuid.UUID, now: datetime, older_than: datetime) -> None:
+def find_route_grant_row(connection: Connection, *, key_hash: str) -> Row[*tuple[Any, ...]] | None:
+    """For ``/v1/route``: the key's id, revocation and last use, its account's suspension, and its
+    deployment's id and routing columns, in one statement on a plain connection (no ORM)."""
+    statement = (
+        select(
+            ApiKey.id.label("key_id"),
+            ApiKey.revoked_at,
+            ApiKey.last_used_at,
+            Account.suspended_at,
+            Deployment.id.label("deployment_id"),
+            Deployment.routing_mode,
+            Deployment.quality_target,
+            Deployment.allowed_models,
+            Deployment.category_rules,
+            Deployment.pins,
+            Deployment.metadata_logs,
+            Deployment.log_retention_days,
+        )
+        .join(Deployment, Deployment.id == ApiKey.deployment_id)
+        .join(Account, Account.id == Deployment.account_id)
+        .where(ApiKey.key_hash == key_hash)
+    )
+    return connection.execute(statement).first()
+
+
+def touch_api_key(
+    session: Session | Connection, *, key_id: uuid.UUID, now: datetime, older_than: datetime
+) -> None:
     """Record a use, unless another request (on any replica) already did so since ``older_than``."""
     session.execute(
         update(ApiKey)
