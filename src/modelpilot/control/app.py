@@ -23,6 +23,7 @@ from modelpilot.control.http.pages import pages_router
 from modelpilot.control.http.problems import install_error_handlers
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.jobs import default_jobs
+from modelpilot.control.route_keys import RouteKeys, libpq_url, listen
 from modelpilot.control.settings import ControlSettings
 from modelpilot.control.store.engine import create_session_factory
 from modelpilot.schema.catalog import Catalog, load_catalog
@@ -78,8 +79,12 @@ def create_app(
         ),
         clock=clock,
         reads=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        route_keys=RouteKeys(max_age_s=settings.key_last_used_resolution_s),
     )
     state = app.state.control
+    if engine.dialect.name == "postgresql":
+        conninfo = libpq_url(engine.url)
+        jobs.register_service("key-changes", lambda: listen(state.route_keys, conninfo))
     jobs.register_job(
         "status-probes",
         settings.status_probe_interval_s,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +48,7 @@ class JobRunner:
 
     def __init__(self) -> None:
         self._jobs: list[Job] = []
+        self._services: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -63,8 +64,17 @@ class JobRunner:
             raise ValueError(f"a job named {name!r} is already registered")
         self._jobs.append(Job(name=name, interval_s=interval_s, fn=fn))
 
+    def register_service(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``run()`` (a coroutine that loops until cancelled) while the app runs."""
+        if name in self._services:
+            raise ValueError(f"a service named {name!r} is already registered")
+        self._services[name] = run
+
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(_run_forever(job), name=f"job:{job.name}") for job in self._jobs]
+        self._tasks += [
+            asyncio.create_task(run(), name=f"service:{name}") for name, run in self._services.items()
+        ]
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []

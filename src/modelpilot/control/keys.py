@@ -1,10 +1,12 @@
 """Authenticating the proxy by its deployment API key.
 
 Every request reads the key, its deployment and its account in one indexed join, so a revoked
-key or a suspended account is refused on the very next request on every replica (no cache).
-``/v1/route``, the call a proxy makes per request, does it with :func:`authenticate_route_key`:
-one Core statement on an autocommit connection (about 0.2 ms on PostgreSQL instead of 1.1 ms for
-the ORM session's BEGIN, join and ROLLBACK), returning only what a decision needs.
+key or a suspended account is refused on the very next request on every replica. ``/v1/route``,
+the call a proxy makes per decision, reads with :func:`authenticate_route_key` (one Core statement
+on an autocommit connection: about 0.2 ms on PostgreSQL instead of 1.1 ms for the ORM session's
+BEGIN, join and ROLLBACK) and remembers the answer until any key, deployment or account changes
+(:mod:`modelpilot.control.route_keys`: PostgreSQL tells every worker at commit, so the
+window is a NOTIFY's delivery time, not an expiry).
 ``last_used_at`` is written only when the stored value is older than
 ``key_last_used_resolution_s`` (decided from the row already read, then a conditional UPDATE so
 concurrent replicas write at most once per interval): a busy key costs one write a minute, not

@@ -12,7 +12,14 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCreden
 from sqlalchemy.orm import Session
 
 from modelpilot.control import sessions
-from modelpilot.control.errors import ContentRefusedError, ForbiddenError, InvalidRequestError, ProblemDetail
+from modelpilot.control.credentials import looks_like_api_key, sha256_hex
+from modelpilot.control.errors import (
+    AuthError,
+    ContentRefusedError,
+    ForbiddenError,
+    InvalidRequestError,
+    ProblemDetail,
+)
 from modelpilot.control.http.state import ControlState, get_db, state_dependency
 from modelpilot.control.keys import KeyHolder, RouteGrant, authenticate_key, authenticate_route_key
 from modelpilot.control.sessions import ActiveSession
@@ -62,12 +69,22 @@ async def route_grant(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_key_header)],
 ) -> RouteGrant:
-    """The key's deployment and routing settings for ``/v1/route``, read on every request like
-    every other key check, in one statement and one hop to the thread pool."""
+    """The key's deployment and routing settings for ``/v1/route``: remembered since the last
+    change to any key, deployment or account (``state.route_keys``, PostgreSQL), else read in
+    one statement and one hop to the thread pool."""
     presented = header if header else (bearer.credentials if bearer else None)
-    return await run_in_threadpool(
-        authenticate_route_key, state.reads, state.settings, presented=presented, now=state.clock()
-    )
+    if not presented or not looks_like_api_key(presented):
+        raise AuthError("a valid deployment API key is required")
+    key_hash = sha256_hex(presented)
+    keys = state.route_keys
+    grant = keys.get(key_hash)
+    if grant is None:
+        generation = keys.generation
+        grant = await run_in_threadpool(
+            authenticate_route_key, state.reads, state.settings, presented=presented, now=state.clock()
+        )
+        keys.put(key_hash, grant, generation=generation)
+    return grant
 
 
 def current_session(

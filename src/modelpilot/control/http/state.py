@@ -12,6 +12,7 @@ from jinja2 import Environment
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelpilot.control.route_keys import RouteKeys
 from modelpilot.control.settings import ControlSettings
 from modelpilot.schema.catalog import Catalog
 
@@ -20,7 +21,7 @@ from modelpilot.schema.catalog import Catalog
 class ControlState:
     """The app's collaborators: settings, database sessions, catalog, templates and clock.
     ``reads`` is the same engine in autocommit mode, for single-statement reads on the hot path
-    (no BEGIN and ROLLBACK round trips)."""
+    (no BEGIN and ROLLBACK round trips); ``route_keys`` remembers keys for ``/v1/route``."""
 
     settings: ControlSettings
     sessions: sessionmaker[Session]
@@ -28,6 +29,7 @@ class ControlState:
     templates: Environment
     clock: Callable[[], datetime]
     reads: Engine
+    route_keys: RouteKeys
 
 
 def get_state(request: Request) -> ControlState:

@@ -7,6 +7,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from modelpilot.control.store.key_changes import announce_key_changes
+
 
 def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
     """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...``.
@@ -32,5 +34,8 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded attributes usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded attributes usable after commit, and announce changes to keys,
+    deployments and accounts (:mod:`modelpilot.control.store.key_changes`)."""
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    announce_key_changes(sessions)
+    return sessions

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
+from modelpilot.control.store.key_changes import KEEPS_KEY_GRANTS
 from modelpilot.control.store.tables import Account, ApiKey, Deployment, UsageAggregate
 
 
@@ -120,6 +121,7 @@ def touch_api_key(
         .where(ApiKey.id == key_id)
         .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < older_than))
         .values(last_used_at=now)
+        .execution_options(**{KEEPS_KEY_GRANTS: True})  # bookkeeping, not a change of rights
     )
 
 
