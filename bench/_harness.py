@@ -258,10 +258,20 @@ def _admin(database_url: str, *args: str, stdin: str = "") -> str:
 
 @contextmanager
 def control_plane(
-    database_url: str, workdir: Path, *, profile_to: Path | None = None
+    database_url: str,
+    workdir: Path,
+    *,
+    profile_to: Path | None = None,
+    env: dict[str, str] | None = None,
+    routing_mode: str = "on",
 ) -> Iterator[ControlPlane]:
     """Provision an account, a deployment and a key with ``modelpilot admin``, then serve
-    ``modelpilot control`` (one worker) on ``database_url`` (under pyinstrument with ``profile_to``)."""
+    ``modelpilot control`` (one worker) on ``database_url`` (under pyinstrument with ``profile_to``;
+    ``env`` adds settings such as ``MODELPILOT_ROUTE_TTL_S``).
+
+    ``routing_mode="shadow"`` makes the proxy ask for and meter every decision but serve the
+    requested model: the upstream work is then the same as a direct request's, so a comparison
+    measures the proxy's own cost (with ``"on"``, a cheaper model's faster answer hides it)."""
     email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
     _admin(
         database_url,
@@ -274,6 +284,8 @@ def control_plane(
     )
     deployment = _admin(database_url, "--no-migrate", "create-deployment", email, "bench").splitlines()[-1]
     key = _admin(database_url, "--no-migrate", "create-key", deployment, "bench").splitlines()[-1]
+    if routing_mode != "on":
+        _set_routing_mode(database_url, deployment, routing_mode)
     service = start_modelpilot(
         "control plane",
         [
@@ -285,6 +297,7 @@ def control_plane(
             str(workdir / "session-secret"),
         ],
         profile_to=profile_to,
+        env=env,
     )
     try:
         yield ControlPlane(service, key)
@@ -310,14 +323,54 @@ def start_routed_proxy(upstream_url: str, plane: ControlPlane, workdir: Path) ->
 
 
 @contextmanager
-def proxy_under_test(upstream_url: str, workdir: Path, *, routing: bool) -> Iterator[Service]:
+def proxy_under_test(
+    upstream_url: str,
+    workdir: Path,
+    *,
+    routing: bool,
+    cold: bool = False,
+    control_database: str | None = None,
+) -> Iterator[Service]:
     """``modelpilot proxy`` toward ``upstream_url``; with ``routing``, behind a local control plane
-    on SQLite in ``workdir``."""
+    on ``control_database`` (default: SQLite in ``workdir``). ``cold`` makes the control plane
+    answer with a zero TTL, so the proxy's decision cache never holds and every routed request
+    asks the control plane. Routing runs in shadow mode (see :func:`control_plane`)."""
     with ExitStack() as stack:
-        if routing:
-            plane = stack.enter_context(control_plane(f"sqlite:///{workdir / 'control.sqlite3'}", workdir))
+        if routing or cold:
+            database = control_database or f"sqlite:///{workdir / 'control.sqlite3'}"
+            env = {"MODELPILOT_ROUTE_TTL_S": "0"} if cold else None
+            plane = stack.enter_context(control_plane(database, workdir, env=env, routing_mode="shadow"))
             proxy = start_routed_proxy(upstream_url, plane, workdir)
         else:
             proxy = start_modelpilot("proxy", ["proxy", "--upstream", upstream_url])
         stack.callback(proxy.stop)
         yield proxy
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop and create the database named in ``url`` (connecting to ``postgres`` to do it)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        name = target.database
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def _set_routing_mode(database_url: str, deployment_id: str, mode: str) -> None:
+    from sqlalchemy import update
+
+    from modelpilot.control.store.engine import create_db_engine
+    from modelpilot.control.store.tables import Deployment
+
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(Deployment).where(Deployment.id == uuid.UUID(deployment_id)).values(routing_mode=mode)
+            )
+    finally:
+        engine.dispose()

@@ -7,6 +7,7 @@ only ``extra_headers`` differ (a peer may need its own routing headers).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,13 +88,26 @@ async def timed_request(
     return (end - start) * 1000, ((first or end) - start) * 1000
 
 
+def fresh_conversation(body: bytes) -> bytes:
+    """``body`` with a never-seen first user turn, so that the proxy's conversation stickiness
+    cannot answer for it and a routed request must be decided anew."""
+    marker = b'"content":"'
+    return body.replace(marker, marker + f"[{next(_CONVERSATIONS)}] ".encode(), 1)
+
+
+_CONVERSATIONS = itertools.count()
+
+
 async def latency_round(
     url: str,
     requests: int,
     extra_headers: Mapping[str, str] | None = None,
     kinds: frozenset[str] = KINDS,
+    *,
+    fresh: bool = False,
 ) -> Sample:
-    """``requests`` sequential requests over the mix, on one warm keep-alive connection."""
+    """``requests`` sequential requests over the mix, on one warm keep-alive connection; with
+    ``fresh``, each one a new conversation (:func:`fresh_conversation`)."""
     headers = {**HEADERS, **(extra_headers or {})}
     sample = Sample()
     mix = request_mix(kinds)
@@ -101,7 +115,9 @@ async def latency_round(
         await timed_request(session, url, mix[0][1], headers)  # warm the connection
         for i in range(requests):
             kind, body = mix[i % len(mix)]
-            total, ttfb = await timed_request(session, url, body, headers)
+            total, ttfb = await timed_request(
+                session, url, fresh_conversation(body) if fresh else body, headers
+            )
             sample.latency_ms.append(total)
             if kind == "stream":
                 sample.ttfb_ms.append(ttfb)
@@ -114,14 +130,21 @@ async def throughput_round(
     concurrency: int,
     extra_headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
+    *,
+    fresh: bool = False,
 ) -> float:
     """Requests/s for ``requests`` non-streaming requests at ``concurrency`` (the caller makes the
-    upstream slow: ``SLOW_UPSTREAM`` headers or a simulator started with ``--ttft-ms``)."""
+    upstream slow: ``SLOW_UPSTREAM`` headers or a simulator started with ``--ttft-ms``); with
+    ``fresh``, each one a new conversation."""
     headers = {**HEADERS, **(extra_headers or {})}
     payload = body or throughput_body()
+
+    def next_body() -> bytes:
+        return fresh_conversation(payload) if fresh else payload
+
     async with new_session(concurrency) as session:
-        await asyncio.gather(*(timed_request(session, url, payload, headers) for _ in range(concurrency)))
+        await asyncio.gather(*(timed_request(session, url, next_body(), headers) for _ in range(concurrency)))
         elapsed = await closed_loop(
-            requests, concurrency, lambda: timed_request(session, url, payload, headers)
+            requests, concurrency, lambda: timed_request(session, url, next_body(), headers)
         )
     return requests / elapsed

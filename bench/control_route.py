@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy.engine import make_url
 
 from bench._harness import (
     bench_parser,
     closed_loop,
     control_plane,
     emit,
+    fresh_postgres,
     json_flag,
     new_session,
     percentile,
@@ -81,18 +81,6 @@ async def drive(url: str, api_key: str, requests: int, concurrency: int) -> dict
         "p99_ms": percentile(latencies, 99),
         "errors": errors,
     }
-
-
-def fresh_postgres(url: str) -> None:
-    """Drop and create the database named in ``url`` (connecting to ``postgres`` to do it)."""
-    import psycopg
-
-    target = make_url(url)
-    admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    with psycopg.connect(admin, autocommit=True) as connection:
-        name = target.database
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,12 +1,16 @@
 """The proxy's overhead: the same request mix sent directly to the simulator and through the proxy.
 
-    python -m bench.overhead [--rounds 5] [--requests 60] [--concurrency 64] [--throughput-requests 1000] [--routing] [--json]
+    python -m bench.overhead [--rounds 5] [--requests 60] [--concurrency 64] [--throughput-requests 1000]
+        [--routing | --cold [--control-database URL]] [--json]
 
 Both paths are measured in the same run, in interleaved rounds (direct, proxy, proxy, direct, ...),
 so drift on the machine hits both alike. Reported per round and then as the median over rounds:
 latency p50/p99 at concurrency 1 over a mix of JSON, streaming and tool-use requests; requests/s
 at a fixed higher concurrency against a simulator answering after 20 ms; streaming time to first
-byte; and the proxy's resident memory.
+byte; and the proxy's resident memory. ``--routing`` puts a local control plane behind the proxy
+with a warm decision cache; ``--cold`` makes every routed request ask it (decision TTL 0), on
+SQLite or on ``--control-database`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/bench_control``,
+which is dropped and made anew).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from bench._harness import (
     Service,
     bench_parser,
     emit,
+    fresh_postgres,
     json_flag,
     median,
     print_table,
@@ -39,11 +44,11 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
         order = ["direct", "proxy"] if round_no % 2 == 0 else ["proxy", "direct"]
         figures: dict[str, dict[str, float]] = {name: {} for name in targets}
         for name in order:
-            sample = await latency_round(targets[name], args.requests)
+            sample = await latency_round(targets[name], args.requests, fresh=args.cold)
             figures[name].update(sample.figures())
         for name in order:
             figures[name]["rps"] = await throughput_round(
-                targets[name], args.throughput_requests, args.concurrency, SLOW_UPSTREAM
+                targets[name], args.throughput_requests, args.concurrency, SLOW_UPSTREAM, fresh=args.cold
             )
         per_round.append(figures)
 
@@ -55,7 +60,7 @@ async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> 
 
     rss_now, rss_peak = proxy.rss_mb()
     return {
-        "routing": args.routing,
+        "routing": "cold" if args.cold else ("warm" if args.routing else "off"),
         "rounds": args.rounds,
         "requests_per_round": args.requests,
         "concurrency": args.concurrency,
@@ -108,7 +113,7 @@ def print_report(result: Mapping[str, Any]) -> None:
         ],
     ]
     print_table(
-        f"Proxy overhead (routing {'on' if result['routing'] else 'off'}): median of {result['rounds']} interleaved rounds, {result['requests_per_round']} requests each",
+        f"Proxy overhead (routing {result['routing']}): median of {result['rounds']} interleaved rounds, {result['requests_per_round']} requests each",
         ["metric", "direct", "via proxy", "added / ratio"],
         rows,
     )
@@ -122,13 +127,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="route through a local `modelpilot control` (SQLite) with a warm decision cache",
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="route with a cold decision cache: the control plane answers with TTL 0, so every request asks it",
+    )
+    parser.add_argument("--control-database", help="the control plane's database for --routing/--cold")
     json_flag(parser)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         simulator = start_modelpilot("simulator", ["sim"])
         try:
-            with proxy_under_test(simulator.url, Path(tmp), routing=args.routing) as proxy:
+            if args.control_database and args.control_database.startswith("postgresql"):
+                fresh_postgres(args.control_database)
+            with proxy_under_test(
+                simulator.url,
+                Path(tmp),
+                routing=args.routing,
+                cold=args.cold,
+                control_database=args.control_database,
+            ) as proxy:
                 result = asyncio.run(measure(args, simulator, proxy))
         finally:
             simulator.stop()

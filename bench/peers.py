@@ -1,4 +1,4 @@
-"""ModelPilot beside its peers: the simulator directly, ModelPilot (routing on), LiteLLM, Portkey.
+"""ModelPilot beside its peers: the simulator directly, ModelPilot (routing, shadow), LiteLLM, Portkey.
 
     python -m bench.peers [--rounds 3] [--requests 48] [--concurrency 64]
         [--throughput-requests 600] [--no-litellm] [--no-portkey] [--json]
@@ -9,8 +9,11 @@ concurrency 1 and streaming time to first byte against an unpaced simulator, the
 ``--concurrency`` against a second simulator that answers after 20 ms. Figures are medians over
 rounds; "added" is the target minus the direct hit in the same round.
 
-ModelPilot runs as ``modelpilot proxy`` with routing on: decisions from a local ``modelpilot
-control`` (SQLite, one worker), the decision cache warmed by a pass over the mix before the rounds.
+ModelPilot runs as ``modelpilot proxy`` with routing in shadow mode: every request is decided by a
+local ``modelpilot control`` (SQLite, one worker; the decision cache warmed by a pass over the mix
+before the rounds) and metered, but the requested model is served, so ModelPilot does the same
+upstream work as the other targets (routed to a cheaper model, the simulator would answer faster
+and flatter the figures).
 
 LiteLLM's proxy (``litellm==1.110.2``: never 1.82.7 or 1.82.8, which were published compromised)
 is installed with the proxy extra's requirements that the registry has into a throwaway virtualenv
@@ -347,7 +350,11 @@ def running_targets(args: argparse.Namespace, workdir: Path) -> Iterator[list[Ta
         fast = started(start_modelpilot("simulator", ["sim"]))
         slow = started(start_modelpilot("slow simulator", ["sim", "--ttft-ms", "20"]))
         targets = [Target("direct", fast.url, slow.url, service=fast)]
-        plane = stack.enter_context(control_plane(f"sqlite:///{workdir / 'control.sqlite3'}", workdir))
+        # Shadow mode: every decision is asked for and metered, the requested model is served,
+        # so ModelPilot does the same upstream work as direct and the peers.
+        plane = stack.enter_context(
+            control_plane(f"sqlite:///{workdir / 'control.sqlite3'}", workdir, routing_mode="shadow")
+        )
         ours = started(start_routed_proxy(fast.url, plane, workdir))
         # ModelPilot forwards the caller's headers: the simulator's pacing header reaches it.
         targets.append(

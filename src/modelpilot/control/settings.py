@@ -66,6 +66,8 @@ class ControlSettings:
             raise SettingsError("password_iterations must be positive")
         if self.session_ttl_s < 60 or self.login_window_s < 1 or self.login_max_failures < 1:
             raise SettingsError("session and throttling windows must be positive")
+        if not 0 <= self.route_ttl_s <= 86_400:
+            raise SettingsError("route_ttl_s must be between 0 and 86400 seconds")
         if not 0 <= self.fee_share_bps <= 10_000:
             raise SettingsError("fee_share_bps must be between 0 and 10000 (0-100% of net savings)")
         if not 0.0 <= self.exploration_rate <= 0.2:
