@@ -42,11 +42,10 @@ def is_figure(value: object) -> bool:
 
 
 @pytest.mark.slow
-def test_overhead_with_routing() -> None:
-    result = run_bench(
-        "overhead", "--rounds", "1", "--requests", "6", "--throughput-requests", "20", "--routing"
-    )
-    assert result["routing"] is True
+@pytest.mark.parametrize(("flag", "routing"), [("--routing", "warm"), ("--cold", "cold")])
+def test_overhead_with_routing(flag: str, routing: str) -> None:
+    result = run_bench("overhead", "--rounds", "1", "--requests", "6", "--throughput-requests", "20", flag)
+    assert result["routing"] == routing
     for side in ("direct", "proxy"):
         assert {"p50_ms", "p99_ms", "ttfb_p50_ms", "rps"} <= set(result[side])
         assert all(is_figure(v) for v in result[side].values())
