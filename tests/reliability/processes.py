@@ -16,11 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
 
 from modelpilot.cli import main
-from modelpilot.control.store.tables import UsageAggregate
 from tests.reliability import canaries, logbook
 
 CLI_ITERATIONS = "200000"  # the lowest password policy the CLI accepts
@@ -139,18 +136,3 @@ def deployment_key(db_url: str, email: str) -> str:
     key = admin(db_url, "create-key", deployment, "proxy").split()[-1]
     assert key.startswith("mp_live_"), "unexpected create-key output"
     return canaries.register(key)
-
-
-def metered_totals(engine: Engine) -> tuple[int, int, int, int, int]:
-    """requests, input tokens, output tokens, actual and baseline micro-dollars, as stored."""
-    with Session(engine) as session:
-        row = session.execute(
-            select(
-                func.coalesce(func.sum(UsageAggregate.requests), 0),
-                func.coalesce(func.sum(UsageAggregate.input_tokens), 0),
-                func.coalesce(func.sum(UsageAggregate.output_tokens), 0),
-                func.coalesce(func.sum(UsageAggregate.actual_cost_micros), 0),
-                func.coalesce(func.sum(UsageAggregate.baseline_cost_micros), 0),
-            )
-        ).one()
-    return (int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))

@@ -21,8 +21,9 @@ import pytest
 from modelpilot.control.store.engine import create_db_engine
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
+from tests.metering_totals import metered_totals
 from tests.reliability import processes
-from tests.reliability.processes import Child, eventually, metered_totals
+from tests.reliability.processes import Child, eventually
 from tests.reliability.scenarios import Scenario, record
 from tests.reliability.traffic import Totals, Traffic, total
 from tests.servers import serve

@@ -22,9 +22,10 @@ import pytest
 
 from modelpilot.control.store.engine import create_db_engine
 from tests.control import payloads
+from tests.metering_totals import metered_totals
 from tests.reliability import canaries, processes
 from tests.reliability.loadgen import LoadResult, run_load
-from tests.reliability.processes import Child, metered_totals
+from tests.reliability.processes import Child
 from tests.reliability.scenarios import Scenario, record
 
 SECONDS = float(os.environ.get("MODELPILOT_LOAD_SECONDS", "10"))

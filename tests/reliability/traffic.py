@@ -11,30 +11,10 @@ from dataclasses import dataclass, field
 import anthropic
 import httpx2
 
-from modelpilot.schema.catalog import load_catalog
+from tests.metering_totals import Totals, price
 from tests.reliability import canaries
 
-CATALOG = load_catalog()
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
-Totals = tuple[int, int, int, int, int]  # requests, input, output, actual and baseline micro-dollars
-
-
-def price(usage: anthropic.types.Usage, model: str) -> int:
-    """What ``usage`` costs on ``model``, in micro-dollars rounded half up (the catalog's rates,
-    computed here independently of the proxy's accounting)."""
-    spec = CATALOG.get(model)
-    assert spec is not None and spec.pricing is not None
-    rates = spec.pricing.base
-    write_1h = usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0
-    write_5m = (usage.cache_creation_input_tokens or 0) - write_1h
-    units = (
-        usage.input_tokens * rates.input
-        + usage.output_tokens * rates.output
-        + write_5m * rates.cache_write_5m
-        + write_1h * rates.cache_write_1h
-        + (usage.cache_read_input_tokens or 0) * rates.cache_read
-    )
-    return (units + 500_000) // 1_000_000
 
 
 @dataclass(frozen=True)

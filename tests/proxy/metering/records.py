@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from modelpilot.proxy.accounting import Charge
 from modelpilot.proxy.recording import RequestRecord
+from modelpilot.proxy.spool import Spool
 from modelpilot.schema.usage import Usage
-from modelpilot.schema.wire import Category, LogRecord
+from modelpilot.schema.wire import Category, LogRecord, MeterRow
 
 NOW = datetime(2026, 11, 28, 10, 17, 3, tzinfo=UTC)
 HOUR = datetime(2026, 11, 28, 10, tzinfo=UTC)
@@ -76,3 +78,13 @@ def log_entry(**fields: Any) -> LogRecord:
     }
     values.update(fields)
     return LogRecord(**values)
+
+
+def spooled_rows(spool_path: Path) -> list[MeterRow]:
+    """The meter rows waiting in the spool file at ``spool_path`` (moved into a batch to read them)."""
+    reader = Spool.open(spool_path)
+    try:
+        outgoing = reader.take_batch()
+    finally:
+        reader.close()
+    return [] if outgoing is None else list(outgoing.batch.rows)

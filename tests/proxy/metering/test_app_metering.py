@@ -14,7 +14,7 @@ from modelpilot.proxy.app import create_app
 from modelpilot.proxy.settings import ProxySettings
 from modelpilot.proxy.spool import Spool
 from tests.proxy.conftest import PLAIN, Stack
-from tests.proxy.metering.records import charge
+from tests.proxy.metering.records import charge, spooled_rows
 from tests.proxy.metering.standin import KEY, MeterStandIn
 from tests.proxy.upstreams import Received, Send, reply, wait_for
 from tests.servers import serve
@@ -53,13 +53,7 @@ async def test_answered_requests_are_spooled_and_counted_in_metrics(
         await response.read()
     await stack.records.next(3)
     # on_record runs after the spool commit, so the rows are there once the records are.
-    reader = Spool.open(spool_path)
-    try:
-        outgoing = reader.take_batch()
-    finally:
-        reader.close()
-    assert outgoing is not None
-    [row] = outgoing.batch.rows
+    [row] = spooled_rows(spool_path)
     assert (row.requests, row.input_tokens, row.output_tokens) == (3, 3000, 300)
     assert row.actual_cost_micros == row.baseline_cost_micros == 3 * (1000 + 500)
     assert row.served_model == "claude-haiku-4-5"

@@ -14,9 +14,9 @@ import orjson
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.recording import RequestRecord
 from modelpilot.proxy.settings import ProxySettings
-from modelpilot.proxy.spool import Spool
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
+from tests.proxy.metering.records import spooled_rows
 from tests.servers import serve
 
 
@@ -62,13 +62,7 @@ async def test_a_caller_leaving_mid_stream_is_metered_for_what_was_streamed(tmp_
     assert record.usage.input_tokens > 0
     assert record.usage.output_tokens < 400
     assert record.cost is not None and record.cost.actual_micros > 0
-    reader = Spool.open(spool_path)
-    try:
-        outgoing = reader.take_batch()
-    finally:
-        reader.close()
-    assert outgoing is not None
-    [row] = outgoing.batch.rows
+    [row] = spooled_rows(spool_path)
     assert row.requests == 1
     assert (row.input_tokens, row.output_tokens) == (record.usage.input_tokens, record.usage.output_tokens)
     assert row.actual_cost_micros == record.cost.actual_micros

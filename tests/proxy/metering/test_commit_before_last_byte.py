@@ -19,9 +19,9 @@ import pytest
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.recording import RequestRecord
 from modelpilot.proxy.settings import ProxySettings
-from modelpilot.proxy.spool import Spool
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
+from tests.proxy.metering.records import spooled_rows
 from tests.servers import serve
 
 HOOK_DELAY_S = 0.2
@@ -56,12 +56,7 @@ def proxied(tmp_path: Path) -> Iterator[tuple[anthropic.Anthropic, SlowHook, Pat
 
 
 def spooled_requests(spool_path: Path) -> int:
-    reader = Spool.open(spool_path)
-    try:
-        outgoing = reader.take_batch()
-    finally:
-        reader.close()
-    return 0 if outgoing is None else sum(row.requests for row in outgoing.batch.rows)
+    return sum(row.requests for row in spooled_rows(spool_path))
 
 
 PROMPT = [{"role": "user", "content": "Say something short."}]

@@ -35,16 +35,15 @@ from modelpilot.control import accounts, deployments
 from modelpilot.control.app import create_app as create_control_app
 from modelpilot.control.settings import ControlSettings
 from modelpilot.control.store.engine import create_db_engine
-from modelpilot.control.store.tables import Base, LogRecord, UsageAggregate
+from modelpilot.control.store.tables import Base, LogRecord
 from modelpilot.proxy.control_client import ControlPlaneClient, ControlResponse
 from modelpilot.proxy.spool import Spool
-from modelpilot.schema.catalog import load_catalog
 from modelpilot.schema.wire import MeterBatch
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
+from tests.metering_totals import metered_totals, price
 from tests.servers import serve
 
-CATALOG = load_catalog()
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
 
 
@@ -115,17 +114,7 @@ class ControlPlane:
         return int(count), int(cost)
 
     def totals(self) -> tuple[int, int, int, int, int]:
-        with Session(self.engine) as session:
-            row = session.execute(
-                select(
-                    func.coalesce(func.sum(UsageAggregate.requests), 0),
-                    func.coalesce(func.sum(UsageAggregate.input_tokens), 0),
-                    func.coalesce(func.sum(UsageAggregate.output_tokens), 0),
-                    func.coalesce(func.sum(UsageAggregate.actual_cost_micros), 0),
-                    func.coalesce(func.sum(UsageAggregate.baseline_cost_micros), 0),
-                )
-            ).one()
-        return tuple(int(value) for value in row)  # type: ignore[return-value]
+        return metered_totals(self.engine)
 
 
 @pytest.fixture
@@ -161,25 +150,9 @@ class Expected:
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         # Whatever routing chose, the baseline is the requested model on the same usage.
-        self.actual_micros += self.price(usage, message.model)
-        self.baseline_micros += self.price(usage, requested)
+        self.actual_micros += price(usage, message.model)
+        self.baseline_micros += price(usage, requested)
         self.by_model[requested] = self.by_model.get(requested, 0) + 1
-
-    @staticmethod
-    def price(usage: anthropic.types.Usage, model: str) -> int:
-        spec = CATALOG.get(model)
-        assert spec is not None and spec.pricing is not None
-        rates = spec.pricing.base
-        write_1h = usage.cache_creation.ephemeral_1h_input_tokens if usage.cache_creation else 0
-        write_5m = (usage.cache_creation_input_tokens or 0) - write_1h
-        units = (
-            usage.input_tokens * rates.input
-            + usage.output_tokens * rates.output
-            + write_5m * rates.cache_write_5m
-            + write_1h * rates.cache_write_1h
-            + (usage.cache_read_input_tokens or 0) * rates.cache_read
-        )
-        return (units + 500_000) // 1_000_000  # micro-dollars, rounded half up
 
     @property
     def totals(self) -> tuple[int, int, int, int, int]:
