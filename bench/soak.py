@@ -3,7 +3,8 @@
     python -m bench.soak [--minutes 10] [--concurrency 16] [--sample-s 5] [--no-routing] [--json]
 
 A bounded run: ``--concurrency`` callers send the overhead mix (JSON, streaming, tool use) through
-``modelpilot proxy`` (routing on, local control plane on SQLite, unless ``--no-routing``) to the
+``modelpilot proxy`` (every request decided by a local control plane on SQLite, in shadow mode,
+and metered, unless ``--no-routing``) to the
 simulator for ``--minutes``, then stop. The proxy's RSS is sampled every ``--sample-s`` seconds.
 "start" is the first sample after the warm-up (the first tenth of the run, at least one sample),
 so pools and caches that fill once do not count as growth.
@@ -90,7 +91,7 @@ def print_report(result: Mapping[str, Any]) -> None:
     ]
     print_table(
         f"Proxy soak: {result['minutes']:g} min at concurrency {result['concurrency']} "
-        f"(routing {'on' if result['routing'] else 'off'})",
+        f"(routing {'shadow' if result['routing'] else 'off'})",
         ["metric", "value"],
         rows,
     )
