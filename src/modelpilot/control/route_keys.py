@@ -107,7 +107,7 @@ async def listen(keys: RouteKeys, conninfo: str) -> None:
                 keys.set_live(True)
                 async for _ in connection.notifies():
                     keys.clear()
-        except psycopg.Error as exc:
+        except Exception as exc:  # any failure only means deaf: keys are read until we are back
             log.warning("not hearing key changes (%s); /v1/route reads every key until reconnected", exc)
         finally:
             keys.set_live(False)
