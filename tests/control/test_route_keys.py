@@ -112,7 +112,9 @@ async def test_a_suspension_made_outside_any_app_reaches_both(replicas, engine: 
     assert (await route(a, secret), await route(b, secret)) == (403, 403)
 
 
-async def test_bookkeeping_and_rolled_back_changes_clear_nothing(replicas, engine: Engine) -> None:
+async def test_bookkeeping_rolled_back_and_other_schemas_changes_clear_nothing(
+    replicas, engine: Engine
+) -> None:
     (a, a_keys), _ = replicas
     tenant = await sign_up(a, "quiet@example.com")
     deployment = await tenant.create_deployment()
@@ -127,6 +129,9 @@ async def test_bookkeeping_and_rolled_back_changes_clear_nothing(replicas, engin
     with sessions() as session:
         account_queries.set_suspended(session, account_id=uuid.UUID(tenant.account_id), suspended_at=now)
         session.rollback()
+    with engine.connect() as connection:  # another install's change, in another schema of this database
+        connection.execute(text("SELECT pg_notify('modelpilot_keys', 'another_schema')"))
+        connection.commit()
     # A NOTIFY arrives within milliseconds; a quarter of a second of silence means none was sent.
     await asyncio.sleep(0.25)
     assert a_keys.generation == before
@@ -139,13 +144,9 @@ async def test_a_dropped_listener_stops_the_memory_until_it_reconnects(replicas,
     deployment = await tenant.create_deployment()
     _, secret = await tenant.create_key(deployment)
     assert await route(a, secret) == 200
-    with engine.connect() as connection:
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE application_name = 'modelpilot-key-changes' AND pid <> pg_backend_pid()"
-            )
-        )
+    assert a_keys.listener_pid is not None
+    with engine.connect() as connection:  # only ours: other tests' apps listen on this server too
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": a_keys.listener_pid})
     await eventually(lambda: not a_keys.is_live, "the listener to notice")
     assert a_keys.get(sha256_hex(secret)) is None  # nothing is trusted while deaf
     assert await route(a, secret) == 200  # read from the database instead

@@ -7,10 +7,11 @@ account and its deployment costs a database round trip or two per decision (see
 forgets everything the moment any key, deployment or account changes:
 
 - every session of :func:`~modelpilot.control.store.engine.create_session_factory` that commits
-  such a change also sends ``NOTIFY modelpilot_keys`` in the same transaction (PostgreSQL
+  such a change also notifies ``modelpilot_keys`` in the same transaction (PostgreSQL
   delivers it at commit, to every listening replica and worker, wherever the change was made:
   console, API, ``modelpilot admin``);
-- each app listens on that channel (:func:`listen`) and clears its memory on each notification.
+- each app listens on that channel (:func:`listen`) and clears its memory on each notification
+  naming its own schema.
 
 The memory is used only while the listener is connected: before it is, after it drops, and on
 SQLite (no notifications) every decision reads the database, as every other key check does.
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from sqlalchemy.engine import URL
 
 from modelpilot.control.keys import RouteGrant
-from modelpilot.control.store.key_changes import CHANNEL
+from modelpilot.control.store.key_changes import CHANNEL, CURRENT_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,17 @@ class RouteKeys:
         self._lock = threading.Lock()
         self._generation = 0
         self._live = False
+        self._listener_pid: int | None = None
 
     @property
     def is_live(self) -> bool:
         """Whether changes are being heard, so remembered grants may be used."""
         return self._live
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The PostgreSQL backend process of the listening connection, while there is one."""
+        return self._listener_pid
 
     @property
     def generation(self) -> int:
@@ -81,11 +88,12 @@ class RouteKeys:
             self._generation += 1
             self._entries.clear()
 
-    def set_live(self, live: bool) -> None:
+    def set_live(self, live: bool, *, listener_pid: int | None = None) -> None:
         with self._lock:
             self._generation += 1
             self._entries.clear()
             self._live = live
+            self._listener_pid = listener_pid if live else None
 
 
 def libpq_url(url: URL) -> str:
@@ -94,8 +102,8 @@ def libpq_url(url: URL) -> str:
 
 
 async def listen(keys: RouteKeys, conninfo: str) -> None:
-    """Clear ``keys`` on every ``NOTIFY modelpilot_keys`` until cancelled; reconnect when the
-    connection drops (``keys`` is not live in between)."""
+    """Clear ``keys`` on every notification of a change in our schema until cancelled; reconnect
+    when the connection drops (``keys`` is not live in between)."""
     import psycopg  # the PostgreSQL driver; only PostgreSQL deployments listen
 
     while True:
@@ -104,9 +112,12 @@ async def listen(keys: RouteKeys, conninfo: str) -> None:
                 conninfo, autocommit=True, application_name=APPLICATION_NAME
             ) as connection:
                 await connection.execute(f"LISTEN {CHANNEL}")
-                keys.set_live(True)
-                async for _ in connection.notifies():
-                    keys.clear()
+                row = await (await connection.execute(f"SELECT {CURRENT_SCHEMA}")).fetchone()
+                schema = row[0] if row else ""
+                keys.set_live(True, listener_pid=connection.info.backend_pid)
+                async for notification in connection.notifies():
+                    if notification.payload == schema:
+                        keys.clear()
         except Exception as exc:  # any failure only means deaf: keys are read until we are back
             log.warning("not hearing key changes (%s); /v1/route reads every key until reconnected", exc)
         finally:

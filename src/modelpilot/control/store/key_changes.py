@@ -1,7 +1,9 @@
 """Announcing changes to what a key may do: every session that commits a change to an API key,
-a deployment or an account also sends ``NOTIFY modelpilot_keys`` in the same transaction, so
-that PostgreSQL tells every listening replica at commit (and nobody if it rolls back). Listeners
-(:mod:`modelpilot.control.route_keys`) forget what they remembered about keys.
+a deployment or an account also sends a notification on ``modelpilot_keys`` in the same
+transaction, so that PostgreSQL tells every listening replica at commit (and nobody if it rolls
+back). Listeners (:mod:`modelpilot.control.route_keys`) forget what they remembered about keys.
+Channels are per database, so the payload names the schema the change was made in: installs
+sharing a database in separate schemas do not clear each other's memory.
 
 Statements that change nothing a key may do pass the :data:`KEEPS_KEY_GRANTS` execution option
 (the ``last_used_at`` bookkeeping). On SQLite nothing is sent: nobody listens there."""
@@ -20,7 +22,9 @@ CHANNEL = "modelpilot_keys"
 KEEPS_KEY_GRANTS = "modelpilot_keeps_key_grants"
 
 _WATCHED = (ApiKey, Deployment, Account)
-_NOTIFY = text(f"NOTIFY {CHANNEL}")
+#: The notification's payload: the schema the tables live in (what a listener compares with its own).
+CURRENT_SCHEMA = "coalesce(current_schema(), '')"
+_NOTIFY = text(f"SELECT pg_notify('{CHANNEL}', {CURRENT_SCHEMA})")
 
 
 def announce_key_changes(sessions: sessionmaker[Session]) -> None:
