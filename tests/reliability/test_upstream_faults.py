@@ -12,6 +12,8 @@ routing (tests/e2e/test_sdk_through_proxy.py, tests/proxy/test_streaming.py)."""
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 
 import aiohttp
 import anthropic
@@ -20,6 +22,7 @@ import pytest
 
 from tests.proxy.routing.conftest import (
     CHEAP,
+    REQUESTED,
     Harness,
     cheap_behaves,
     closed_port_url,
@@ -27,6 +30,7 @@ from tests.proxy.routing.conftest import (
 )
 from tests.proxy.upstreams import CaptureUpstream, Received, Send, reply
 from tests.reliability import canaries
+from tests.reliability.scenarios import Scenario, record
 
 ERRORS = {
     429: b'{"type":"error","error":{"type":"rate_limit_error","message":"Slow down."},"request_id":"req_011CReliability429"}',
@@ -138,3 +142,81 @@ def test_a_slow_routed_upstream_within_the_timeout_is_waited_for(harness: Harnes
     with anthropic.Anthropic(base_url=proxy.url, api_key=canaries.ANTHROPIC_KEY, max_retries=0) as sdk:
         raw = sdk.messages.with_raw_response.create(**body, extra_headers={"x-sim-fault": "delay_ms=400"})
     assert raw.parse().model == CHEAP and raw.headers["x-modelpilot-escalated"] == "false"
+
+
+REQUESTS = 12
+READ_TIMEOUT_S = 0.3
+#: Faults of the cheap model on a routed request, each escalated to the requested model.
+ESCALATED = {
+    "429 with retry-after": "status=429;retry_after_ms=7000;should_retry=true",
+    "500": "status=500",
+    "503": "status=503",
+    "529 overloaded with retry-after": "status=529;retry_after_ms=2000;should_retry=true",
+    "connection closed before the answer": "disconnect_after_events=0",
+    f"slower than the read timeout (1.5 s, timeout {READ_TIMEOUT_S * 1000:.0f} ms)": "delay_ms=1500",
+}
+
+
+def routed_bodies(tag: str) -> list[dict[str, Any]]:
+    """A warm-up and ``REQUESTS`` distinct bodies (each its own conversation: one that was
+    escalated stays with the requested model) that the cheap model answers well."""
+    bodies: list[dict[str, Any]] = []
+    while len(bodies) < 1 + REQUESTS:
+        offset = len(bodies) * 10_000
+        bodies.append(
+            cheap_behaves(
+                "normal", lambda i, offset=offset: plain_body(offset + i, metadata={"user_id": tag})
+            )
+        )
+    return bodies
+
+
+def send_routed(
+    url: str, bodies: list[dict[str, Any]], fault: str | None, *, stream: bool
+) -> tuple[list[float], list[str]]:
+    """Each body once through the proxy, after a warm-up: latencies in ms and the served models."""
+    headers = {"x-sim-fault": f"{fault};model={CHEAP}"} if fault else None
+    latencies, served = [], []
+    with anthropic.Anthropic(
+        base_url=url, api_key=canaries.ANTHROPIC_KEY, max_retries=0, default_headers=headers
+    ) as sdk:
+        for i, body in enumerate(bodies):
+            started = time.perf_counter()
+            if stream:
+                with sdk.messages.stream(**body) as events:
+                    message = events.get_final_message()
+            else:
+                message = sdk.messages.create(**body)
+            elapsed = (time.perf_counter() - started) * 1000
+            assert message.content and message.stop_reason == "end_turn"
+            if i:
+                latencies.append(elapsed)
+                served.append(message.model)
+    return latencies, served
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_every_routed_request_survives_a_failing_cheap_model(harness: Harness, stream: bool) -> None:
+    """Every fault of the cheap model before a byte reached the caller is escalated: every
+    request succeeds with the requested model's answer, and the table shows what it cost."""
+    _, control_url = harness.control_plane()
+    kind = "stream" if stream else "JSON"
+    bodies = routed_bodies(kind)
+    latencies, served = send_routed(
+        harness.proxy(control_url, read_timeout_s=READ_TIMEOUT_S).url, bodies, None, stream=stream
+    )
+    assert served == [CHEAP] * REQUESTS
+    baseline = Scenario(f"upstream: routed {kind}, no fault (baseline)", REQUESTS, REQUESTS, 0, latencies)
+    baseline.baseline_ms = baseline.median_ms
+    record(baseline)
+    for name, fault in ESCALATED.items():
+        proxy = harness.proxy(control_url, read_timeout_s=READ_TIMEOUT_S)
+        latencies, served = send_routed(proxy.url, bodies, fault, stream=stream)
+        assert served == [REQUESTED] * REQUESTS
+        reasons = {r.escalation_reason for r in proxy.wait_records(REQUESTS + 1)}
+        assert all(r.escalated for r in proxy.records)
+        scenario = Scenario(
+            f"upstream {name}, routed {kind}", REQUESTS, len(served), 0, latencies, baseline.median_ms
+        )
+        scenario.note = f"escalated to the requested model ({', '.join(sorted(map(str, reasons)))})"
+        record(scenario)

@@ -3,7 +3,8 @@
 A routed answer fails (and the request is re-sent to the requested model, DESIGN.md §4) when:
 
 * the upstream answered an error status before any byte reached the caller (``status_<code>``),
-  or could not be reached or timed out (``upstream_unavailable``, ``upstream_timeout``);
+  or could not be reached, timed out, or broke off before its first body byte (a live stream's
+  too: ``upstream_unavailable``, ``upstream_timeout``);
 * a ``tool_use`` input violates its tool's ``input_schema``, or names no declared tool
   (``bad_tool_input``);
 * structured output (``output_config.format`` of type ``json_schema``) does not parse or does not

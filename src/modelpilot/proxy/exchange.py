@@ -13,7 +13,8 @@ With a :class:`~modelpilot.proxy.routing.Router`, ``POST /v1/messages`` follows 
 request goes to the cheaper model first; a JSON answer (or, with checked streaming, a tool-using or
 structured stream) is held until it passes the checks of :mod:`modelpilot.proxy.escalation`, and
 otherwise the caller's original bytes go to the requested model, whose answer is relayed instead.
-A routed stream is relayed live: only an error status before its first byte can be escalated.
+A routed stream is relayed live from its first chunk: an error status, or a connection that breaks
+off or times out before that chunk, is escalated; after it, nothing is.
 """
 
 from __future__ import annotations
@@ -214,8 +215,7 @@ class Exchange:
         is_stream = content_type.startswith(b"text/event-stream")
         failure = escalation.failed_status(response.status)
         if failure is None and is_stream and not plan.is_checked_stream:
-            await self._relay(response)
-            return None
+            return await self._relay_routed_stream(plan, response)
         try:
             chunks = [chunk async for chunk in response.iter_chunks()]
         except UpstreamError:
@@ -241,6 +241,23 @@ class Exchange:
             )
         )
         return failure
+
+    async def _relay_routed_stream(self, plan: RoutePlan, response: UpstreamResponse) -> str | None:
+        """Relay a routed stream live from its first chunk; a stream that breaks off or ends
+        before it is escalated, since nothing (not even the headers) has reached the caller."""
+        chunks = response.iter_chunks()
+        failure: str | None = None
+        try:
+            first = await anext(chunks, None)
+        except UpstreamError as exc:
+            first, failure = None, "upstream_timeout" if isinstance(exc, UpstreamTimeoutError) else None
+        if first is None:
+            response.close()
+            self._response = None
+            self._attempts.append(Attempt(served_model=plan.routed_model, usage=None, status=response.status))
+            return failure or "upstream_unavailable"
+        await self._relay(_StartedResponse(response, first, chunks))
+        return None
 
     async def _request_body(self, headers: list[tuple[bytes, bytes]]) -> RequestBody:
         declared = header_value(headers, b"content-length")
@@ -496,6 +513,28 @@ class _HeldResponse:
 
     def release(self) -> None:
         pass
+
+
+class _StartedResponse:
+    """A live answer whose first chunk was already read, relayed from that chunk on."""
+
+    def __init__(self, response: UpstreamResponse, first: bytes, rest: AsyncIterator[bytes]) -> None:
+        self.status = response.status
+        self.raw_headers = response.raw_headers
+        self._response = response
+        self._first = first
+        self._rest = rest
+
+    async def iter_chunks(self) -> AsyncIterator[bytes]:
+        yield self._first
+        async for chunk in self._rest:
+            yield chunk
+
+    def close(self) -> None:
+        self._response.close()
+
+    def release(self) -> None:
+        self._response.release()
 
 
 def _feed(tap: MessageTap, chunk: bytes, *, stream: bool) -> None:

@@ -137,12 +137,27 @@ def test_a_cheap_model_that_times_out_is_escalated(harness: Harness) -> None:
     assert proxy.record_for(raw.headers["request-id"]).escalation_reason == "upstream_timeout"
 
 
-def test_a_cheap_answer_that_breaks_off_is_escalated(harness: Harness) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_cheap_answer_that_breaks_off_before_its_first_byte_is_escalated(
+    harness: Harness, stream: bool
+) -> None:
+    """Headers came, then the connection closed: for a stream too, nothing reached the caller."""
     _, url = harness.control_plane()
     proxy = harness.proxy(url)
-    message, raw = create(proxy, plain_body(3), **{"x-sim-fault": f"disconnect_after_events=0;model={CHEAP}"})
-    assert message.model == REQUESTED
-    assert proxy.record_for(raw.headers["request-id"]).escalation_reason == "upstream_unavailable"
+    fault = {"x-sim-fault": f"disconnect_after_events=0;model={CHEAP}"}
+    with proxy.sdk(**fault) as sdk:
+        if stream:
+            with sdk.messages.stream(**plain_body(3)) as events:
+                message = events.get_final_message()
+                headers = events.response.headers
+        else:
+            raw = sdk.messages.with_raw_response.create(**plain_body(3))
+            message, headers = raw.parse(), raw.headers
+    assert message.model == REQUESTED and message.stop_reason == "end_turn"
+    assert headers["x-modelpilot-escalated"] == "true"
+    record = proxy.record_for(headers["request-id"])
+    assert record.escalation_reason == "upstream_unavailable" and record.is_complete
+    assert [a.served_model for a in record.attempts] == [CHEAP]
 
 
 def test_routed_streams_are_relayed_live_and_cannot_be_escalated_once_started(harness: Harness) -> None:
