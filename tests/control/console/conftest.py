@@ -25,3 +25,8 @@ async def post_form(client: httpx.AsyncClient, path: str, **data: str) -> httpx.
 def secret_in(page: str) -> str | None:
     match = re.search(r'value="(mp_live_[0-9A-Za-z]+)"', page)
     return match.group(1) if match else None
+
+
+def signed_out(response: httpx.Response) -> bool:
+    """The page was refused for want of a session: a redirect to the log-in form."""
+    return response.status_code == 303 and response.headers["location"].startswith("/login")

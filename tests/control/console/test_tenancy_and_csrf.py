@@ -3,9 +3,12 @@ session's CSRF token."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 
-from tests.control.console.conftest import csrf_of
+from tests.control.conftest import PASSWORD, csrf_from
+from tests.control.console.conftest import csrf_of, signed_out
 
 DEPLOYMENT_PAGES = ("", "/keys", "/settings", "/logs", "/keys/{key_id}/revoke")
 DEPLOYMENT_ACTIONS = {
@@ -64,14 +67,63 @@ async def test_every_post_needs_the_csrf_token(new_tenant, token):
     assert (await victim.client.get("/api/session")).status_code == 200
 
 
-async def test_signed_out_visitors_get_no_console_page(client):
+async def test_signed_out_visitors_are_sent_to_log_in_and_back(client):
     for path in (
         "/console",
         "/console/deployments",
-        "/console/billing",
+        "/console/billing?month=2026-11",
         "/console/admin/accounts",
         "/account",
     ):
         response = await client.get(path)
-        assert response.status_code == 401, path
-        assert "Log in" in response.text
+        assert signed_out(response), path
+        assert response.headers["location"] == f"/login?{urlencode({'next': path})}"
+        assert "/console" not in response.text  # nothing of the page itself
+    assert (await client.get("/api/deployments")).status_code == 401  # the JSON API does not redirect
+
+
+async def test_logging_in_returns_to_the_page_asked_for(client, new_tenant, make_client, settings):
+    await new_tenant("back@example.com")
+    asked = await client.get("/console/billing")
+    form = await client.get(asked.headers["location"])
+    assert 'name="next" value="/console/billing"' in form.text
+    response = await client.post(
+        "/login",
+        data={
+            "email": "back@example.com",
+            "password": PASSWORD,
+            "csrf_token": csrf_from(form.text),
+            "next": "/console/billing",
+        },
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/console/billing"
+    assert (await client.get("/console/billing")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "next_path",
+    [
+        "https://evil.example/",
+        "//evil.example/console",
+        "/\\evil.example",
+        "/login",
+        "/signup",
+        "console",
+        "",
+    ],
+)
+async def test_logging_in_never_returns_anywhere_else(make_client, settings, new_tenant, next_path):
+    await new_tenant("stay@example.com")
+    browser = make_client(settings)
+    form = await browser.get("/login", params={"next": next_path})
+    assert 'name="next"' not in form.text
+    response = await browser.post(
+        "/login",
+        data={
+            "email": "stay@example.com",
+            "password": PASSWORD,
+            "csrf_token": csrf_from(form.text),
+            "next": next_path,
+        },
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/console"

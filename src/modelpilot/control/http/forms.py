@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from modelpilot.control import accounts, sessions
 from modelpilot.control.http.dependencies import CSRF_COOKIE, SESSION_COOKIE, Db, State, current_session
 from modelpilot.control.http.html import render
+from modelpilot.control.http.return_to import safe_return_path
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.sessions import ActiveSession
 
@@ -38,7 +39,10 @@ def set_session_cookie(response: Response, state: ControlState, request: Request
 
 def _anonymous_form(state: ControlState, request: Request, name: str) -> HTMLResponse:
     nonce = request.cookies.get(CSRF_COOKIE) or sessions.new_csrf_nonce()
-    response = render(state, name, csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"))
+    next_path = safe_return_path(request.query_params.get("next"))
+    response = render(
+        state, name, csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"), next_path=next_path
+    )
     response.set_cookie(
         CSRF_COOKIE, nonce, httponly=True, samesite="lax", secure=_secure(state, request), path="/"
     )
@@ -95,13 +99,14 @@ def forms_router() -> APIRouter:
         email: Annotated[str, Form()],
         password: Annotated[str, Form()],
         csrf_token: CsrfField,
+        next_path: Annotated[str, Form(alias="next")] = "",
     ) -> Response:
         _check_anonymous_csrf(state, request, csrf_token)
         account = accounts.log_in(
             db, state.settings, email=email, password=password, client=_client(request), now=state.clock()
         )
         cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
-        response = RedirectResponse(HOME, status_code=303)
+        response = RedirectResponse(safe_return_path(next_path) or HOME, status_code=303)
         set_session_cookie(response, state, request, cookie)
         return response
 

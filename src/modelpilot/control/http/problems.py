@@ -7,11 +7,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelpilot.control.errors import InvalidRequestError, ModelPilotError, ProblemDetail, ThrottledError
+from modelpilot.control.errors import (
+    AuthError,
+    InvalidRequestError,
+    ModelPilotError,
+    ProblemDetail,
+    ThrottledError,
+)
+from modelpilot.control.http.return_to import login_url
 from modelpilot.control.http.state import get_state
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -67,6 +74,9 @@ def _html(request: Request, status: int, title: str, detail: str) -> Response:
 
 async def _on_modelpilot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelPilotError)
+    if type(exc) is AuthError and request.method in ("GET", "HEAD") and not _wants_json(request):
+        # A page asked for without a (valid) session: log in, then come back to it.
+        return RedirectResponse(login_url(request.url.path, request.url.query), status_code=303)
     if _wants_json(request):
         response = problem(
             exc.status, title=exc.title, detail=exc.detail, slug=exc.type_slug, errors=exc.errors
