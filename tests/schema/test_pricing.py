@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelpilot.schema.catalog import load_catalog
-from modelpilot.schema.pricing import UnpricedModelError, cost_micros, price_request
+from modelpilot.schema.pricing import UnpricedModelError, cost_micros, exact_cost, price_request
 from modelpilot.schema.usage import Usage
 
 CATALOG = load_catalog()
@@ -66,6 +68,23 @@ def test_fractions_of_a_micro_dollar_round_half_up_once_per_request() -> None:
     assert cost("claude-haiku-5-5", Usage(cache_write_5m_tokens=4)) == 1
     # rounding once: 3 cache-write tokens (0.375) + 2 input tokens (0.2) = 0.575 -> 1
     assert cost("claude-haiku-5-5", Usage(cache_write_5m_tokens=3, input_tokens=2)) == 1
+
+
+TOKENS = st.integers(min_value=0, max_value=2_000_000)
+
+
+@given(
+    model_id=st.sampled_from([m.id for m in CATALOG.models if m.pricing is not None]),
+    counts=st.tuples(TOKENS, TOKENS, TOKENS, TOKENS, TOKENS),
+    service_tier=st.sampled_from([None, "standard", "batch"]),
+    inference_geo=st.sampled_from([None, "us", "global", "elsewhere"]),
+)
+def test_the_integer_fast_path_rounds_exactly_like_the_exact_cost(
+    model_id: str, counts: tuple[int, int, int, int, int], service_tier: str | None, inference_geo: str | None
+) -> None:
+    usage = Usage(*counts, service_tier=service_tier, inference_geo=inference_geo)
+    exact = exact_cost(usage, CATALOG.get(model_id), CATALOG)
+    assert cost(model_id, usage) == int((exact * 2 + 1) // 2)
 
 
 def test_us_inference_geo_costs_ten_percent_more() -> None:
