@@ -31,6 +31,8 @@ from tests.reliability.scenarios import Scenario, record
 SECONDS = float(os.environ.get("MODELPILOT_LOAD_SECONDS", "10"))
 CONCURRENCY = int(os.environ.get("MODELPILOT_LOAD_CONCURRENCY", "32"))
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
+#: pytest's 120 s per test would cut a long run short: allow the phases and their start and drain.
+pytestmark = pytest.mark.timeout(max(120, 2 * SECONDS + 120))
 HEADERS = {
     "content-type": "application/json",
     "x-api-key": canaries.ANTHROPIC_KEY,
