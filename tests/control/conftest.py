@@ -180,11 +180,15 @@ async def sign_up(client: httpx.AsyncClient, email: str, password: str = PASSWOR
     return Tenant(client=client, email=email, account_id=session["account_id"], csrf=session["csrf_token"])
 
 
-async def log_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+async def log_in(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD, *, next_path: str | None = None
+) -> httpx.Response:
+    """Submit the log-in form; ``next_path`` as the page to return to, as a redirect would set it."""
     page = await client.get("/login")
-    return await client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page.text)}
-    )
+    data = {"email": email, "password": password, "csrf_token": csrf_from(page.text)}
+    if next_path is not None:
+        data["next"] = next_path
+    return await client.post("/login", data=data)
 
 
 @pytest.fixture

@@ -209,7 +209,7 @@ class Exchange:
             response = await self._send_upstream(target, headers, plan.routed_body)
         except UpstreamError as exc:
             self._attempts.append(Attempt(served_model=plan.routed_model, usage=None, status=0))
-            return "upstream_timeout" if isinstance(exc, UpstreamTimeoutError) else "upstream_unavailable"
+            return _failure_of(exc)
         response_headers = downstream_response_headers(response.raw_headers)
         content_type = header_value(response_headers, b"content-type") or b""
         is_stream = content_type.startswith(b"text/event-stream")
@@ -246,18 +246,19 @@ class Exchange:
         """Relay a routed stream live from its first chunk; a stream that breaks off or ends
         before it is escalated, since nothing (not even the headers) has reached the caller."""
         chunks = response.iter_chunks()
-        failure: str | None = None
         try:
             first = await anext(chunks, None)
         except UpstreamError as exc:
-            first, failure = None, "upstream_timeout" if isinstance(exc, UpstreamTimeoutError) else None
-        if first is None:
-            response.close()
-            self._response = None
-            self._attempts.append(Attempt(served_model=plan.routed_model, usage=None, status=response.status))
-            return failure or "upstream_unavailable"
-        await self._relay(_StartedResponse(response, first, chunks))
-        return None
+            failure = _failure_of(exc)
+        else:
+            if first is not None:
+                await self._relay(_StartedResponse(response, first, chunks))
+                return None
+            failure = "upstream_unavailable"
+        response.close()
+        self._response = None
+        self._attempts.append(Attempt(served_model=plan.routed_model, usage=None, status=response.status))
+        return failure
 
     async def _request_body(self, headers: list[tuple[bytes, bytes]]) -> RequestBody:
         declared = header_value(headers, b"content-length")
@@ -535,6 +536,11 @@ class _StartedResponse:
 
     def release(self) -> None:
         self._response.release()
+
+
+def _failure_of(exc: UpstreamError) -> str:
+    """Why a routed attempt that never answered is escalated."""
+    return "upstream_timeout" if isinstance(exc, UpstreamTimeoutError) else "upstream_unavailable"
 
 
 def _feed(tap: MessageTap, chunk: bytes, *, stream: bool) -> None:

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.control.conftest import PASSWORD, csrf_from
+from tests.control.conftest import log_in
 from tests.control.console.conftest import csrf_of, signed_out
 
 DEPLOYMENT_PAGES = ("", "/keys", "/settings", "/logs", "/keys/{key_id}/revoke")
@@ -87,15 +87,7 @@ async def test_logging_in_returns_to_the_page_asked_for(client, new_tenant, make
     asked = await client.get("/console/billing")
     form = await client.get(asked.headers["location"])
     assert 'name="next" value="/console/billing"' in form.text
-    response = await client.post(
-        "/login",
-        data={
-            "email": "back@example.com",
-            "password": PASSWORD,
-            "csrf_token": csrf_from(form.text),
-            "next": "/console/billing",
-        },
-    )
+    response = await log_in(client, "back@example.com", next_path="/console/billing")
     assert response.status_code == 303 and response.headers["location"] == "/console/billing"
     assert (await client.get("/console/billing")).status_code == 200
 
@@ -117,13 +109,5 @@ async def test_logging_in_never_returns_anywhere_else(make_client, settings, new
     browser = make_client(settings)
     form = await browser.get("/login", params={"next": next_path})
     assert 'name="next"' not in form.text
-    response = await browser.post(
-        "/login",
-        data={
-            "email": "stay@example.com",
-            "password": PASSWORD,
-            "csrf_token": csrf_from(form.text),
-            "next": next_path,
-        },
-    )
+    response = await log_in(browser, "stay@example.com", next_path=next_path)
     assert response.status_code == 303 and response.headers["location"] == "/console"
