@@ -56,3 +56,12 @@ def test_admin_reports_errors_without_a_traceback(db_url):
     result = CliRunner().invoke(main, ["admin", "--database-url", db_url, "suspend", "nobody@example.com"])
     assert result.exit_code == 1
     assert "no such account" in result.output
+
+
+def test_help_never_creates_or_migrates_a_database(tmp_path):
+    database = tmp_path / "state" / "control.sqlite3"
+    for argv in (["admin", "--help"], ["admin", "create-key", "--help"], ["admin", "purge", "--help"]):
+        result = CliRunner().invoke(main, ["admin", "--database-url", f"sqlite:///{database}", *argv[1:]])
+        assert result.exit_code == 0, result.output
+        assert "Usage:" in result.output
+    assert not database.parent.exists()

@@ -240,19 +240,42 @@ def control_command(
 @click.pass_context
 def admin_group(ctx: click.Context, database_url: str, no_migrate: bool) -> None:
     """Manage accounts, deployments and keys directly in the control plane's database."""
-    _ensure_sqlite_dir(database_url)
-    engine = create_db_engine(database_url)
-    ctx.call_on_close(engine.dispose)
-    if not no_migrate:
-        _migrate(engine)
-    ctx.obj = engine
+    ctx.obj = _AdminDatabase(database_url, migrate=not no_migrate)
+    ctx.call_on_close(ctx.obj.close)
+
+
+class _AdminDatabase:
+    """The admin commands' database, opened (and migrated) when a command first needs it, so
+    that ``--help`` never creates or migrates one."""
+
+    def __init__(self, url: str, *, migrate: bool) -> None:
+        self._url = url
+        self._migrate = migrate
+        self._engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            _ensure_sqlite_dir(self._url)
+            engine = create_db_engine(self._url)
+            self._engine = engine  # disposed by close() even if the migration fails
+            if self._migrate:
+                _migrate(engine)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _admin_engine(ctx: click.Context) -> Engine:
+    database = ctx.find_object(_AdminDatabase)
+    assert database is not None
+    return database.engine()
 
 
 @contextmanager
 def _db(ctx: click.Context) -> Iterator[Session]:
-    engine = ctx.find_object(Engine)
-    assert engine is not None
-    with create_session_factory(engine)() as session:
+    with create_session_factory(_admin_engine(ctx))() as session:
         try:
             yield session
         except ModelPilotError as exc:
@@ -265,8 +288,7 @@ def _now() -> datetime:
 
 def _job_settings(ctx: click.Context) -> ControlSettings:
     # The jobs read only the billing and retention settings; sessions are never signed here.
-    engine = ctx.find_object(Engine)
-    assert engine is not None
+    engine = _admin_engine(ctx)
     try:
         return ControlSettings(
             database_url=engine.url.render_as_string(),
