@@ -39,6 +39,7 @@ async def test_route_answers_with_the_final_contract(client, proxy):
         "bucket",
         "explanation",
         "shadow_model",
+        "candidate_model",
     }
     # A new deployment routes: this easy code request goes to a cheaper catalog model.
     assert decision["routed"] is True

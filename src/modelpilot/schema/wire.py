@@ -41,6 +41,7 @@ _MAX_COUNT = 10_000_000
 _MAX_TOKENS = 10**12
 _MAX_MICROS = 10**13
 _MAX_ROWS = 1000
+_MAX_LEARNED_VERDICTS = 1_000_000
 
 ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN, max_length=64)]
 OpaqueId = Annotated[str, Field(pattern=OPAQUE_ID_PATTERN)]
@@ -171,6 +172,13 @@ class Features(WireModel):
     has_code: bool = False
     has_math: bool = False
     difficulty: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.0
+    #: The proxy's local learner: P(the deployment's cheaper candidate answers this request
+    #: acceptably), learned on the customer's machine from paired checks, escalations and
+    #: feedback. None while the learner has too few verdicts to say. Only this one number per
+    #: request leaves the machine; the learner's weights and examples never do.
+    learned_acceptable: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    #: How many verdicts the local learner has learned from (capped), so the policy can weigh it.
+    learned_verdicts: Annotated[int, Field(ge=0, le=_MAX_LEARNED_VERDICTS)] = 0
 
 
 class RouteRequest(WireModel):
@@ -221,6 +229,9 @@ class RouteDecision(WireModel):
     #: Shadow mode: the model routing would have chosen. ``model`` is then the requested model
     #: and the proxy meters what ``shadow_model`` would have cost for the same usage.
     shadow_model: ModelId | None = None
+    #: The cheaper model a paired check (calibration) compares with the requested one: the
+    #: cheapest allowed, capable candidate, whether or not it was chosen. None when there is none.
+    candidate_model: ModelId | None = None
 
 
 class MeterRow(WireModel):
@@ -247,6 +258,16 @@ class MeterRow(WireModel):
     #: cheaper one, and what the same usage would have cost on that cheaper model.
     shadow_requests: Count = 0
     shadow_cost_micros: Micros = 0
+    #: Paired checks (calibration): the requested model answered the caller and the cheaper
+    #: candidate (``served_model`` of this row) answered on the side. ``judged`` counts verdicts,
+    #: ``acceptable`` those where the candidate's answer was as good; ``routed`` says whether the
+    #: policy had chosen the candidate. Such rows carry ``requests`` = 0: the caller's own request
+    #: is metered in its usual row.
+    judged: Count = 0
+    acceptable: Count = 0
+    #: What the extra calls of paired checks cost (candidate answers and judge calls): metered
+    #: apart from routed spend, never part of actual, baseline or savings.
+    calibration_cost_micros: Micros = 0
 
 
 class MeterBatch(WireModel):
@@ -254,6 +275,32 @@ class MeterBatch(WireModel):
 
     batch_id: OpaqueId
     rows: Annotated[list[MeterRow], Field(min_length=1, max_length=_MAX_ROWS)]
+
+
+class RoutingMode(StrEnum):
+    """A deployment's routing switch."""
+
+    OFF = "off"
+    SHADOW = "shadow"
+    ON = "on"
+
+
+class DeploymentConfig(WireModel):
+    """``GET /v1/config``: what a proxy must obey for its deployment, polled every few seconds.
+
+    ``version`` changes whenever any of it changes (and on key revocation or account suspension
+    the endpoint answers 401/403 instead), so a proxy drops cached decisions and conversation pins
+    as soon as it sees a new version.
+    """
+
+    version: Annotated[int, Field(ge=0, le=2**62)]
+    mode: RoutingMode
+    #: Share of routable requests given a paired check, in basis points (200 = 2 %); 0 is off.
+    calibration_rate_bps: Annotated[int, Field(ge=0, le=10_000)] = 200
+    #: Hard cap on paired-check spend per UTC day, in micro-dollars.
+    calibration_daily_cap_micros: Micros = 1_000_000
+    #: Whether the deployment has opted into metadata logs.
+    metadata_logs: bool = False
 
 
 class LatencyHistogram(WireModel):
