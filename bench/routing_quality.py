@@ -3,6 +3,10 @@
     python -m bench.routing_quality --table FILE.jsonl --weak MODEL --strong MODEL
         [--weak-price-model claude-haiku-4-5] [--strong-price-model claude-opus-4-6]
         [--router ROUTER.json] [--scores-out OUT.jsonl] [--json]
+    python -m bench.routing_quality --table TEST.jsonl --weak W --strong S --learn-from TRAIN.jsonl
+        [--learn-samples N] [--learn-weak W2 --learn-strong S2] [--learn-order file|shuffled]
+    python -m bench.routing_quality --table T.jsonl --weak W --strong S --split hash
+        [--curve 0 50 100 200 500 1000 all]
     python -m bench.routing_quality --extraction-timing
 
 Every row's ``request`` (plus ``"model"``) goes through the proxy's real
@@ -19,6 +23,15 @@ the data README (RouteLLM / RouterBench definitions):
 - CPT(x) = the smallest c with PGR >= x;
 - CostSave@Q95 = 1 - cost / cost(always strong) at the cheapest point with r >= 0.95 r_strong.
 
+With ``--learn-from`` (or ``--split``), the proxy's real local learner
+(:class:`~modelpilot.proxy.learning.LocalLearner`) first learns N rows of the learning table as
+paired-check verdicts (acceptable = weak score >= strong score), in file order unless
+``--learn-order shuffled``; then every scored row carries the learner's score in its wire
+features (``learned_acceptable``/``learned_verdicts``), exactly as the proxy would send it, and
+the policy estimate above uses it. ``--split hash`` learns on the rows of ``--table`` whose id
+hashes even and scores the others; ``--split halves`` learns on the first half of the file and
+scores the second. ``--curve`` repeats this for several N and prints one line per N.
+
 Tied scores are routed in random order; the curve takes the expectation over that order, which is
 linear interpolation between tie-group boundaries. So the random router (one constant score) is
 reported exactly by its expected value: APGR 0.5, CPT(x) = x.
@@ -32,6 +45,7 @@ import math
 import random
 import statistics
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +57,7 @@ from modelpilot.proxy.decisions import wire_features
 from modelpilot.proxy.features import RouterModel, extract_features, load_router_model
 from modelpilot.proxy.features.artifact import parse_artifact
 from modelpilot.proxy.features.shape import walk_request
+from modelpilot.proxy.learning import Example, LocalLearner
 from modelpilot.schema.catalog import load_catalog
 from modelpilot.schema.pricing import cost_micros
 from modelpilot.schema.usage import Usage
@@ -235,9 +250,11 @@ def router_scores(
     request_model: str,
     model: RouterModel | None = None,
     weak_model: str = "claude-haiku-4-5",
+    learner: LocalLearner | None = None,
 ) -> list[float]:
     """Each row's need-the-strong-model score: 1 - the policy's estimated P(success) of
-    ``weak_model`` for a request to ``request_model``, from the features the proxy would send.
+    ``weak_model`` for a request to ``request_model``, from the features the proxy would send
+    (with ``learner``: including its learned score, as the proxy sends it).
     ``model`` defaults to the shipped local weights (training passes a cross-dataset fold's)."""
     catalog = load_catalog()
     requested, candidate = catalog.get(request_model), catalog.get(weak_model)
@@ -245,10 +262,65 @@ def router_scores(
         raise SystemExit(f"{request_model!r} and {weak_model!r} must be catalog models")
     scores = []
     for row in rows:
-        local = extract_features({**row.request, "model": request_model}, model=model)
-        estimate = success_estimate(requested, candidate, local.category, wire_features(local))
+        document = {**row.request, "model": request_model}
+        if learner is not None:
+            analysis, example = learner.analyse(document)
+            local = analysis.features
+            features = wire_features(local, learner.predict(example, request_model))
+        else:
+            local = extract_features(document, model=model)
+            features = wire_features(local)
+        estimate = success_estimate(requested, candidate, local.category, features)
         scores.append(1.0 - estimate.mean)
     return scores
+
+
+# --- learning from a workload ----------------------------------------------------------------
+
+
+def split_rows(rows: Sequence[TableRow], how: str) -> tuple[list[TableRow], list[TableRow]]:
+    """(learn, score) parts of one table: ``hash`` by the parity of a stable hash of the id,
+    ``halves`` the first and second half in file order."""
+    if how == "halves":
+        middle = len(rows) // 2
+        return list(rows[:middle]), list(rows[middle:])
+    if how == "hash":
+        learn = [row for row in rows if zlib.crc32(row.id.encode()) % 2 == 0]
+        score = [row for row in rows if zlib.crc32(row.id.encode()) % 2 == 1]
+        return learn, score
+    raise ValueError(f"unknown split {how!r}")
+
+
+def order_rows(rows: Sequence[TableRow], how: str) -> list[TableRow]:
+    """Rows in file order, or ``shuffled``: a stable pseudo-random order (by a salted hash of the
+    id), since a live deployment's verdicts arrive from across its workload, not sorted."""
+    if how == "file":
+        return list(rows)
+    if how == "shuffled":
+        return sorted(rows, key=lambda row: zlib.crc32(b"learn-order:" + row.id.encode()))
+    raise ValueError(f"unknown order {how!r}")
+
+
+def learned_learner(
+    rows: Sequence[TableRow], samples: int | None, *, request_model: str, weak_model: str
+) -> LocalLearner:
+    """A fresh :class:`LocalLearner` (in memory) that learned the first ``samples`` of ``rows``
+    (all when None) as paired-check verdicts."""
+    learner = LocalLearner()
+    examples: list[tuple[Example, bool]] = []
+    for row in rows[:samples] if samples is not None else rows:
+        example = learner.example_of({**row.request, "model": request_model})
+        examples.append((example, row.outcome.weak >= row.outcome.strong))
+    for example, acceptable in examples:
+        learner.record(
+            example,
+            requested_model=request_model,
+            candidate_model=weak_model,
+            acceptable=acceptable,
+            source="verdict",
+        )
+    learner.drain()
+    return learner
 
 
 def _fmt(value: float | None, percent: bool = False) -> str:
@@ -344,6 +416,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strong-price-model", default="claude-opus-4-6")
     parser.add_argument("--router", type=Path, help="local router weights (default: the shipped ones)")
     parser.add_argument("--scores-out", type=Path)
+    parser.add_argument("--learn-from", type=Path, help="outcome table the local learner learns from")
+    parser.add_argument("--learn-samples", type=int, help="how many rows it learns (default: all)")
+    parser.add_argument("--learn-weak", help="weak model key of the learning table (default: --weak)")
+    parser.add_argument("--learn-strong", help="strong model key of the learning table (default: --strong)")
+    parser.add_argument("--learn-order", choices=("file", "shuffled"), default="file")
+    parser.add_argument(
+        "--split", choices=("hash", "halves"), help="learn on one part of --table, score the other"
+    )
+    parser.add_argument(
+        "--curve", nargs="+", help="learn-sample counts to measure in one run (e.g. 0 50 100 all)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--extraction-timing", action="store_true", help="time extract_features at 4k/100k tokens"
@@ -379,11 +462,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         weak_price_model=args.weak_price_model,
         strong_price_model=args.strong_price_model,
     )
+    learn_rows: list[TableRow] | None = None
+    if args.split is not None:
+        learn_rows, rows = split_rows(rows, args.split)
+    if args.learn_from is not None:
+        learn_rows = read_table(
+            args.learn_from,
+            weak=args.learn_weak or args.weak,
+            strong=args.learn_strong or args.strong,
+            weak_price_model=args.weak_price_model,
+            strong_price_model=args.strong_price_model,
+        )
+    if learn_rows is not None:
+        learn_rows = order_rows(learn_rows, args.learn_order)
+    if args.curve is not None:
+        if learn_rows is None:
+            parser.error("--curve needs --learn-from or --split")
+        return print_curve(args, rows, learn_rows)
     model = None
     if args.router is not None:
         model = parse_artifact(json.loads(args.router.read_text(encoding="utf-8")))
+    learner = None
+    if learn_rows is not None:
+        learner = learned_learner(
+            learn_rows,
+            args.learn_samples,
+            request_model=args.strong_price_model,
+            weak_model=args.weak_price_model,
+        )
     scores = router_scores(
-        rows, request_model=args.strong_price_model, model=model, weak_model=args.weak_price_model
+        rows,
+        request_model=args.strong_price_model,
+        model=model,
+        weak_model=args.weak_price_model,
+        learner=learner,
     )
     if args.scores_out is not None:
         with args.scores_out.open("w", encoding="utf-8") as handle:
@@ -391,7 +503,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 handle.write(json.dumps({"id": row.id, "score": score}) + "\n")
     results = evaluate(rows, scores)
     if args.json:
-        report = {"table": str(args.table), "router": str(args.router or "shipped"), "rows": len(rows)}
+        report: dict[str, Any] = {
+            "table": str(args.table),
+            "router": str(args.router or "shipped"),
+            "rows": len(rows),
+        }
+        if learner is not None:
+            report["learned_rows"] = learner.verdicts(args.strong_price_model)
         print(json.dumps({**report, "results": results}, indent=2))
         return 0
     weak_q = statistics.fmean(row.outcome.weak for row in rows)
@@ -413,6 +531,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("('-': undefined. Fixed policies trace no curve; CostSave@Q95 is '-' when 95 % of the strong")
     print(" model's quality is never reached. Random is the expectation over routing orders.)")
+    return 0
+
+
+def print_curve(args: argparse.Namespace, rows: list[TableRow], learn_rows: list[TableRow]) -> int:
+    """One line per learn-sample count of ``--curve``: the router's metrics after N verdicts."""
+    results = []
+    for raw in args.curve:
+        samples = None if raw == "all" else int(raw)
+        learner = learned_learner(
+            learn_rows, samples, request_model=args.strong_price_model, weak_model=args.weak_price_model
+        )
+        scores = router_scores(
+            rows, request_model=args.strong_price_model, weak_model=args.weak_price_model, learner=learner
+        )
+        metrics = router_metrics(scores, [row.outcome for row in rows])
+        results.append(
+            {
+                "verdicts": learner.verdicts(args.strong_price_model),
+                "apgr": metrics.apgr,
+                "cpt50": metrics.cpt50,
+                "cpt80": metrics.cpt80,
+                "cost_save_q95": metrics.cost_save_q95,
+            }
+        )
+    if args.json:
+        print(json.dumps({"table": str(args.table), "scored_rows": len(rows), "curve": results}, indent=2))
+        return 0
+    source = args.learn_from.name if args.learn_from is not None else f"{args.table.name} ({args.split})"
+    print_table(
+        f"scored {args.table.name} ({len(rows)} rows) after learning N verdicts of {source}",
+        ["N", "APGR", "CPT(50%)", "CPT(80%)", "CostSave@Q95"],
+        [
+            [
+                str(r["verdicts"]),
+                _fmt(r["apgr"]),
+                _fmt(r["cpt50"], True),
+                _fmt(r["cpt80"], True),
+                _fmt(r["cost_save_q95"], True),
+            ]
+            for r in results
+        ],
+    )
     return 0
 
 

@@ -40,6 +40,7 @@ def _decision(
     ttl_s: int,
     routed: bool = False,
     shadow_model: str | None = None,
+    candidate_model: str | None = None,
 ) -> RouteDecision:
     return RouteDecision(
         decision_id=str(uuid.uuid4()),
@@ -50,6 +51,7 @@ def _decision(
         bucket=bucket_of(request),
         explanation=explain.clip(explanation),
         shadow_model=shadow_model,
+        candidate_model=candidate_model,
     )
 
 
@@ -113,6 +115,7 @@ def decide_route(
             explanation=explain.shadow(choice.explanation),
             ttl_s=ttl_s,
             shadow_model=choice.model,
+            candidate_model=choice.candidate,
         )
     if choice.reason is DecisionReason.EXPLORATION:
         ttl_s = max(1, ttl_s // _EXPLORATION_TTL_SHARE) if ttl_s > 0 else 0
@@ -123,6 +126,7 @@ def decide_route(
         reason=choice.reason,
         explanation=choice.explanation,
         ttl_s=ttl_s,
+        candidate_model=choice.candidate,
     )
 
 

@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -23,6 +24,7 @@ from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
 from modelpilot.proxy.exchange import Exchange
 from modelpilot.proxy.feedback import FEEDBACK_PATH, Feedback, FeedbackBook, log_feedback, spooling_feedback
 from modelpilot.proxy.flusher import Backoff, MeterFlusher, TelemetryReporter, telemetry_counters
+from modelpilot.proxy.learning import LEARNER_FILE, LocalLearner
 from modelpilot.proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.otlp import OtlpExporter
@@ -254,7 +256,8 @@ def create_app(
         feedback=FeedbackBook(
             on_feedback=spooling_feedback(spool.add, on_feedback or log_feedback)
             if spool is not None
-            else on_feedback or log_feedback
+            else on_feedback or log_feedback,
+            examples=router.recent if router is not None else None,
         ),
         otlp=(
             OtlpExporter(settings.otlp_endpoint, export_interval_s=settings.otlp_export_interval_s)
@@ -293,7 +296,15 @@ def _router(settings: ProxySettings) -> Router | None:
         breaker_cooldown_s=settings.breaker_cooldown_s,
         cache_size=settings.decision_cache_size,
     )
-    return Router(client, checked_streaming=settings.checked_streaming)
+    return Router(client, checked_streaming=settings.checked_streaming, learner=_learner(settings))
+
+
+def _learner(settings: ProxySettings) -> LocalLearner:
+    """The local learner, persisted in the state directory (next to the spool by default)."""
+    path = settings.learner_path
+    if path is None and settings.spool_path is not None:
+        path = str(Path(settings.spool_path).with_name(LEARNER_FILE))
+    return LocalLearner(Path(path) if path is not None else None)
 
 
 __all__ = ["ProxyApp", "create_app"]

@@ -19,6 +19,11 @@ from modelpilot.servers import Listener, serve_all
 log = logging.getLogger("modelpilot.proxy")
 
 
+def default_learner_path() -> Path:
+    """Where the local learner lives unless ``--learner`` says otherwise (beside the spool)."""
+    return default_spool_path().with_name("learner.json")
+
+
 def default_spool_path() -> Path:
     """Where the meter spool lives unless ``--spool`` says otherwise (XDG state directory)."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -36,6 +41,7 @@ SETTING_SOURCES = {
     "flush_interval": "--flush-interval (MODELPILOT_FLUSH_INTERVAL_S)",
     "routing_budget_ms": "--routing-budget-ms (MODELPILOT_ROUTING_BUDGET_MS)",
     "otlp_endpoint": "--otlp-endpoint (MODELPILOT_OTLP_ENDPOINT)",
+    "learner_path": "--learner (MODELPILOT_LEARNER)",
 }
 
 
@@ -135,6 +141,15 @@ def _read_key_file(path: Path | None) -> str | None:
     "so they can be escalated (the caller sees the first byte later).",
 )
 @click.option(
+    "--learner",
+    "learner_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="MODELPILOT_LEARNER",
+    help="File of the local learner (learned from this deployment's outcomes; never sent) "
+    "[default: learner.json beside the spool].",
+)
+@click.option(
     "--otlp-endpoint",
     default=None,
     envvar="MODELPILOT_OTLP_ENDPOINT",
@@ -154,6 +169,7 @@ def proxy_command(
     metadata_logs: bool,
     routing_budget_ms: float,
     checked_streaming: bool,
+    learner_path: Path | None,
     otlp_endpoint: str | None,
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
@@ -183,6 +199,7 @@ def proxy_command(
             metadata_logs=metadata_logs,
             routing_budget_ms=routing_budget_ms,
             checked_streaming=checked_streaming,
+            learner_path=str(learner_path) if learner_path is not None else None,
             otlp_endpoint=otlp_endpoint,
         )
     except ValueError as exc:

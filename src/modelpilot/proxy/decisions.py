@@ -13,7 +13,8 @@ costing the caller:
   server gave. The bucket is computed locally (:func:`bucket_key`), so a hit needs no round trip.
 
 What is sent is :func:`encode_route_request` of :func:`build_route_request`: numbers, flags, the
-category enum and the requested model id. ``modelpilot inspect`` prints exactly these bytes.
+category enum and the requested model id, plus, with a local learner, its score and verdict count
+(never its example or weights). ``modelpilot inspect`` prints exactly these bytes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from pydantic import ValidationError
 
 from modelpilot.proxy.errors import ControlPlaneError, UpstreamError, UpstreamTimeoutError
 from modelpilot.proxy.features import Features as LocalFeatures
-from modelpilot.proxy.features import extract_features
+from modelpilot.proxy.features.extract import analyse_request
+from modelpilot.proxy.learning import Example, LearnedScore, LocalLearner
 from modelpilot.proxy.upstream import UpstreamClient, UpstreamResponse
 from modelpilot.schema.wire import Category, Features, RouteDecision, RouteRequest, bucket_of
 
@@ -47,12 +49,14 @@ _MAX_DECISION_BYTES = 64 * 1024
 # Limits of the wire schema (schema/wire.py): a huge request still gets a valid RouteRequest.
 _MAX_TOKENS = 100_000_000
 _MAX_COUNT = 10_000_000
+_MAX_VERDICTS = 1_000_000
 
 
 # -- what is sent ---------------------------------------------------------------------------------
-def wire_features(local: LocalFeatures) -> Features:
+def wire_features(local: LocalFeatures, learned: LearnedScore | None = None) -> Features:
     """The wire :class:`Features` of locally extracted features: the shared fields only, clamped
-    to the schema's ranges (extra local fields, like the system prompt's size, stay local)."""
+    to the schema's ranges (extra local fields, like the system prompt's size, stay local), and
+    the local learner's score (a probability and a count: nothing of the example or weights)."""
 
     def tokens(value: int) -> int:
         return min(max(value, 0), _MAX_TOKENS)
@@ -61,6 +65,9 @@ def wire_features(local: LocalFeatures) -> Features:
         return min(max(value, 0), _MAX_COUNT)
 
     difficulty = local.difficulty if math.isfinite(local.difficulty) else 0.0
+    acceptable = learned.acceptable if learned is not None else None
+    if acceptable is not None and not math.isfinite(acceptable):
+        acceptable = None
     return Features(
         input_tokens_estimate=tokens(local.input_tokens_estimate),
         max_tokens=tokens(local.max_tokens),
@@ -78,19 +85,38 @@ def wire_features(local: LocalFeatures) -> Features:
         has_code=local.has_code,
         has_math=local.has_math,
         difficulty=min(max(difficulty, 0.0), 1.0),
+        learned_acceptable=min(max(acceptable, 0.0), 1.0) if acceptable is not None else None,
+        learned_verdicts=min(max(learned.verdicts, 0), _MAX_VERDICTS) if learned is not None else 0,
     )
 
 
-def build_route_request(document: dict[str, Any]) -> RouteRequest | None:
+def build_route_request(document: dict[str, Any], learner: LocalLearner | None = None) -> RouteRequest | None:
     """The :class:`RouteRequest` for a Messages request body, or None when it cannot be routed
-    (no model, or a model id the wire schema refuses: such requests pass through unrouted)."""
+    (no model, or a model id the wire schema refuses: such requests pass through unrouted).
+    With a ``learner``, its score for the request goes into the features."""
+    built = route_request_and_example(document, learner)
+    return built[0] if built is not None else None
+
+
+def route_request_and_example(
+    document: dict[str, Any], learner: LocalLearner | None = None
+) -> tuple[RouteRequest, Example | None] | None:
+    """:func:`build_route_request` and the learner's :class:`Example` of the request (None
+    without a learner), from one walk of the body. The example stays in this process."""
     model = document.get("model")
     if not isinstance(model, str):
         return None
-    local = extract_features(document)
-    features = wire_features(local)
+    example: Example | None = None
+    learned: LearnedScore | None = None
+    if learner is not None:
+        analysis, example = learner.analyse(document)
+        local = analysis.features
+        learned = learner.predict(example, model)
+    else:
+        local = analyse_request(document).features
+    features = wire_features(local, learned)
     try:
-        return RouteRequest(
+        request = RouteRequest(
             requested_model=model,
             category=local.category,
             features=features,
@@ -99,6 +125,7 @@ def build_route_request(document: dict[str, Any]) -> RouteRequest | None:
         )
     except ValidationError:
         return None
+    return request, example
 
 
 def encode_route_request(request: RouteRequest) -> bytes:
@@ -360,5 +387,6 @@ __all__ = [
     "bucket_key",
     "build_route_request",
     "encode_route_request",
+    "route_request_and_example",
     "wire_features",
 ]

@@ -138,6 +138,8 @@ class Exchange:
         """
         if self._delivered is None:
             self._delivered = self._record()
+            if self._router is not None and self._plan is not None:
+                self._router.remember(self._delivered.request_id, self._plan)
             if self._deliver is not None:
                 self._deliver(self._delivered)
         return self._delivered

@@ -7,6 +7,11 @@ about a known id is counted once and handed to ``on_feedback``. With a spool, th
 in the request's hourly bucket, so it reaches the control plane's aggregates, where the routing
 policy counts it as a failure; the report's free-form fields stay here and are never sent.
 
+With a local learner, a report about a *routed* answer (served by the cheaper model and not
+escalated) also teaches the learner "not acceptable" for that request (source "feedback"):
+:class:`RecentExamples` keeps the learner's example of recent routed requests by request id,
+bounded and in memory only.
+
 Request: ``{"request_id": "req_…", ...}``. Answers: ``202 {"accepted": true, "duplicate": false}``,
 ``202`` with ``"duplicate": true`` for a second report, ``404 not_found_error`` for an id the proxy
 does not remember, ``400 invalid_request_error`` for a body without a ``request_id`` string.
@@ -31,6 +36,7 @@ from modelpilot.proxy.errors import (
     new_request_id,
     render_error,
 )
+from modelpilot.proxy.learning import Example, LocalLearner
 from modelpilot.proxy.recording import RequestRecord
 
 log = logging.getLogger("modelpilot.proxy")
@@ -104,14 +110,77 @@ def spooling_feedback(
     return on_feedback
 
 
+@dataclass(frozen=True, slots=True)
+class _Routed:
+    example: Example
+    requested_model: str
+    routed_model: str
+
+
+class RecentExamples:
+    """The learner's examples of recent routed requests, by request id (bounded: an example
+    holds a few hundred word hashes, so only routed requests, the ones feedback can teach about,
+    are kept, and only the most recent ``max_entries``). Examples never leave this process.
+
+    >>> recent = RecentExamples(LocalLearner(), max_entries=2)
+    >>> recent.learn_bad_answer("req_unknown")
+    False
+    """
+
+    def __init__(self, learner: LocalLearner, *, max_entries: int = 2_000) -> None:
+        self.learner = learner
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, _Routed] = OrderedDict()
+
+    def remember(
+        self,
+        request_id: str | None,
+        example: Example | None,
+        *,
+        requested_model: str,
+        routed_model: str | None,
+    ) -> None:
+        """Keep the example of a routed request (others are ignored)."""
+        if request_id is None or example is None or routed_model is None:
+            return
+        self._entries[request_id] = _Routed(example, requested_model, routed_model)
+        self._entries.move_to_end(request_id)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def learn_bad_answer(self, request_id: str) -> bool:
+        """Teach the learner that the routed answer of ``request_id`` was not acceptable; False
+        when the request is not a recent routed one."""
+        routed = self._entries.pop(request_id, None)
+        if routed is None:
+            return False
+        self.learner.record(
+            routed.example,
+            requested_model=routed.requested_model,
+            candidate_model=routed.routed_model,
+            acceptable=False,
+            source="feedback",
+        )
+        return True
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class FeedbackBook:
-    """Recent request ids and the reports about them (bounded; the oldest ids are forgotten)."""
+    """Recent request ids and the reports about them (bounded; the oldest ids are forgotten).
+    With ``examples``, a report about a routed, unescalated answer also teaches the learner."""
 
     def __init__(
-        self, *, max_entries: int = 20_000, on_feedback: Callable[[Feedback], None] = log_feedback
+        self,
+        *,
+        max_entries: int = 20_000,
+        on_feedback: Callable[[Feedback], None] = log_feedback,
+        examples: RecentExamples | None = None,
     ) -> None:
         self._max_entries = max_entries
         self._on_feedback = on_feedback
+        self.examples = examples
         self._recent: OrderedDict[str, Feedback] = OrderedDict()
         self._reported: set[str] = set()
         self.reports = 0
@@ -143,6 +212,8 @@ class FeedbackBook:
         self._reported.add(request_id)
         self.reports += 1
         self._on_feedback(feedback)
+        if self.examples is not None and feedback.routed and not feedback.escalated:
+            self.examples.learn_bad_answer(request_id)
         return True
 
     async def handle(self, method: str, receive: Receive, send: Send) -> None:
@@ -188,6 +259,7 @@ __all__ = [
     "FEEDBACK_PATH",
     "Feedback",
     "FeedbackBook",
+    "RecentExamples",
     "feedback_charge",
     "log_feedback",
     "spooling_feedback",

@@ -9,6 +9,12 @@ Conversation stickiness: a conversation stays on its first decision, since switc
 mid-conversation forfeits the prompt cache and changes the voice. The conversation is recognised
 by a keyed hash of its requested model, system prompt and first user turn; the key is random per
 process and the hashes live only in this process's memory: they are never sent or stored.
+
+Local learning: with a :class:`~modelpilot.proxy.learning.LocalLearner`, each plan carries the
+request's learner :attr:`RoutePlan.example` (in memory only) and the route request carries the
+learner's score; an escalation of a routed answer teaches the learner "not acceptable"
+(:meth:`Router.stay_on_requested`), and later stages (paired checks, feedback) call
+``router.learner.record(plan.example, ...)``.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import hashlib
 import re
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from modelpilot.proxy.decisions import DecisionClient, build_route_request
+from modelpilot.proxy.decisions import DecisionClient, route_request_and_example
 from modelpilot.proxy.errors import ControlPlaneError
+from modelpilot.proxy.feedback import RecentExamples
+from modelpilot.proxy.learning import Example, LocalLearner
 from modelpilot.schema.wire import MODEL_ID_PATTERN, Category, RouteDecision
 
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*')
@@ -165,6 +173,13 @@ class RoutePlan:
     is_checked_stream: bool = False
     is_sticky: bool = False
     conversation: bytes | None = None
+    #: The local learner's example of the request (content-derived: in memory only, never sent).
+    example: Example | None = field(default=None, repr=False)
+
+    @property
+    def candidate_model(self) -> str | None:
+        """The cheaper model a paired check compares with (from the decision), if any."""
+        return self.decision.candidate_model if self.decision is not None else None
 
     @property
     def is_routed(self) -> bool:
@@ -204,19 +219,40 @@ class Router:
     >>> plan = await router.plan(document, body, is_encoded=False)  # doctest: +SKIP
     """
 
-    def __init__(self, client: DecisionClient, *, checked_streaming: bool = False) -> None:
+    def __init__(
+        self,
+        client: DecisionClient,
+        *,
+        checked_streaming: bool = False,
+        learner: LocalLearner | None = None,
+    ) -> None:
         self.client = client
         self.sticky = StickyDecisions()
+        self.learner = learner
+        #: The examples of recent routed requests, for feedback to teach the learner.
+        self.recent = RecentExamples(learner) if learner is not None else None
         self._checked_streaming = checked_streaming
+
+    def remember(self, request_id: str | None, plan: RoutePlan) -> None:
+        """Keep a finished request's example by its request id (routed requests only), so that
+        ``POST /modelpilot/feedback`` about it can teach the learner."""
+        if self.recent is not None and plan.is_routed:
+            self.recent.remember(
+                request_id, plan.example, requested_model=plan.requested_model, routed_model=plan.routed_model
+            )
 
     async def plan(self, document: dict[str, Any], body: bytes, *, is_encoded: bool) -> RoutePlan:
         """The plan for one request; never raises for a control-plane problem (fails open)."""
         model = document.get("model")
         requested = model if isinstance(model, str) else ""
-        route_request = build_route_request(document)
-        if route_request is None or is_encoded:
-            # Nothing to decide on (no usable model id) or a body we would have to re-encode.
+        if is_encoded:
+            # A body we would have to re-encode: not routed, and not worth extracting features of.
             return RoutePlan(requested_model=requested)
+        built = route_request_and_example(document, self.learner)
+        if built is None:
+            # Nothing to decide on (no usable model id).
+            return RoutePlan(requested_model=requested)
+        route_request, example = built
         category = route_request.category
         conversation = self.sticky.key_of(document)
         decision = self.sticky.get(conversation) if conversation is not None else None
@@ -225,7 +261,12 @@ class Router:
             try:
                 decision = await self.client.decide(route_request)
             except ControlPlaneError as exc:
-                return RoutePlan(requested_model=requested, category=category, fail_open_reason=exc.reason)
+                return RoutePlan(
+                    requested_model=requested,
+                    category=category,
+                    fail_open_reason=exc.reason,
+                    example=example,
+                )
             if conversation is not None:
                 self.sticky.put(conversation, decision)
         features = route_request.features
@@ -235,6 +276,7 @@ class Router:
             decision=decision,
             is_sticky=is_sticky,
             conversation=conversation,
+            example=example,
         )
         if not decision.routed or decision.model == requested:
             return plan
@@ -248,10 +290,20 @@ class Router:
             is_checked_stream=checked and (features.has_tools or features.has_response_schema),
             is_sticky=is_sticky,
             conversation=conversation,
+            example=example,
         )
 
     def stay_on_requested(self, plan: RoutePlan) -> None:
-        """After an escalation, keep the rest of the conversation on the requested model."""
+        """After an escalation, keep the rest of the conversation on the requested model, and
+        teach the learner that the routed model's answer was not acceptable."""
+        if self.learner is not None and plan.example is not None and plan.routed_model is not None:
+            self.learner.record(
+                plan.example,
+                requested_model=plan.requested_model,
+                candidate_model=plan.routed_model,
+                acceptable=False,
+                source="escalation",
+            )
         if plan.conversation is not None and plan.decision is not None:
             self.sticky.put(
                 plan.conversation,
@@ -264,6 +316,8 @@ class Router:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        if self.learner is not None:
+            await self.learner.aclose()
 
 
 __all__ = ["RoutePlan", "Router", "StickyDecisions", "rewrite_model"]

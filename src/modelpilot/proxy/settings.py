@@ -46,6 +46,8 @@ class ProxySettings:
     breaker_cooldown_s: float = 30.0  # how long an open circuit skips the control plane
     decision_cache_size: int = 4096  # cached decisions (per requested model x bucket)
     checked_streaming: bool = False  # hold routed tool/structured streams until they pass the checks
+    # The local learner's file (proxy/learning); None: learner.json next to the spool.
+    learner_path: str | None = None
     # The customer's own OTLP/HTTP collector for the metadata log and metrics (proxy/otlp.py).
     otlp_endpoint: str | None = None
     otlp_export_interval_s: float = 10.0

@@ -195,10 +195,14 @@ _BUCKET_TOKEN_BOUNDS = (1_000, 4_000, 16_000, 64_000, 200_000)
 # not cover easy and hard requests alike. Edges sit around the local model's typical range.
 _BUCKET_DIFFICULTY_BOUNDS = (0.1, 0.15, 0.2, 0.3, 0.4)
 _BUCKET_FLAGS = ("has_tools", "thinking", "has_response_schema")
+# Learned bands: a decision made for a request the local learner finds easy must not be reused
+# for one it finds hard. Bounds on P(acceptable) around the usual quality targets (0.8-0.95).
+_BUCKET_LEARNED_BOUNDS = (0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
 def bucket_of(request: RouteRequest) -> str:
-    """The coarse feature bucket a decision applies to, e.g. ``code:t2:d1:has_tools``. The control
+    """The coarse feature bucket a decision applies to, e.g. ``code:t2:d1:has_tools`` (with a
+    local learner's score, its band too: ``code:t2:d1:l4:has_tools``). The control
     plane names it in each :class:`RouteDecision`; the proxy computes it locally to find a cached
     decision without a round trip, so both sides must use this one function."""
     features = request.features
@@ -210,8 +214,15 @@ def bucket_of(request: RouteRequest) -> str:
         (i for i, bound in enumerate(_BUCKET_DIFFICULTY_BOUNDS) if features.difficulty < bound),
         len(_BUCKET_DIFFICULTY_BOUNDS),
     )
-    flags = [name for name in _BUCKET_FLAGS if getattr(features, name)]
-    return ":".join([request.category.value, f"t{size}", f"d{band}", *flags])
+    parts = [request.category.value, f"t{size}", f"d{band}"]
+    if features.learned_acceptable is not None:
+        learned = next(
+            (i for i, bound in enumerate(_BUCKET_LEARNED_BOUNDS) if features.learned_acceptable < bound),
+            len(_BUCKET_LEARNED_BOUNDS),
+        )
+        parts.append(f"l{learned}")
+    parts.extend(name for name in _BUCKET_FLAGS if getattr(features, name))
+    return ":".join(parts)
 
 
 class RouteDecision(WireModel):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from modelpilot.control.policy import explain
 from modelpilot.control.policy.candidates import candidates, is_current, supports
-from modelpilot.control.policy.estimate import Estimate, estimate
+from modelpilot.control.policy.estimate import Estimate, estimate, estimate_learned
 from modelpilot.control.policy.outcomes import Outcomes, Tally
 from modelpilot.control.policy.prior import Prior, load_prior
 from modelpilot.control.policy.settings import RoutingSettings
@@ -26,6 +26,8 @@ class Choice:
     reason: DecisionReason
     explanation: str
     estimate: Estimate | None = None
+    #: The cheapest allowed, capable candidate (what a paired check compares), chosen or not.
+    candidate: str | None = None
 
     @property
     def is_cheaper(self) -> bool:
@@ -40,12 +42,21 @@ def success_estimate(
     *,
     outcomes: Outcomes | None = None,
     prior: Prior | None = None,
+    reference: ModelSpec | None = None,
 ) -> Estimate:
     """The policy's estimated P(``candidate`` answers acceptably where ``requested`` would) for a
     request with these features: the offline prior updated with the deployment's ``outcomes``
-    (none: the prior alone). ``bench/routing_quality.py`` scores requests with exactly this."""
+    (none: the prior alone), or, when the proxy's local learner scored the request
+    (``features.learned_acceptable``), that score in place of the prior (see
+    :func:`~modelpilot.control.policy.estimate.estimate_learned`). ``reference`` is the candidate
+    the learner's score is about (default: ``candidate``). ``bench/routing_quality.py`` scores
+    requests with exactly this."""
     prior = prior or load_prior()
     tally = outcomes.of(category.value, requested.id, candidate.id) if outcomes is not None else Tally()
+    learned = features.learned_acceptable
+    if learned is not None:
+        p = prior.learned_success(learned, requested, reference or candidate, candidate)
+        return estimate_learned(p, tally, verdicts=features.learned_verdicts, strength=prior.strength)
     return estimate(prior.success(category, features, requested, candidate), tally, strength=prior.strength)
 
 
@@ -57,13 +68,23 @@ def candidate_estimates(
     outcomes: Outcomes,
     prior: Prior,
 ) -> Iterator[tuple[ModelSpec, Estimate]]:
-    """Each candidate (in the given order) with its estimated P(success), as
-    :func:`success_estimate` computes it, lazily (the request's part of the prior once)."""
+    """Each candidate (in the given order, cheapest first) with its estimated P(success), as
+    :func:`success_estimate` computes it, lazily (the request's part of the prior once). A
+    learned score is about the cheapest candidate, ``cheaper[0]``."""
     category = request.category.value
-    base = prior.failure_logit(request.category, request.features)
+    features = request.features
+    learned = features.learned_acceptable
+    base = prior.failure_logit(request.category, features) if learned is None else 0.0
     for spec in cheaper:
         tally = outcomes.of(category, requested.id, spec.id)
-        yield spec, estimate(prior.success_at(base, requested, spec), tally, strength=prior.strength)
+        if learned is not None:
+            p = prior.learned_success(learned, requested, cheaper[0], spec)
+            yield (
+                spec,
+                estimate_learned(p, tally, verdicts=features.learned_verdicts, strength=prior.strength),
+            )
+        else:
+            yield spec, estimate(prior.success_at(base, requested, spec), tally, strength=prior.strength)
 
 
 def choose(
@@ -81,22 +102,26 @@ def choose(
     """What routing would serve for ``request`` under ``settings`` (the mode is applied by the
     caller). ``rng`` decides exploration: pass a seeded one for reproducible decisions."""
     category = request.category
+    allowed = set(settings.allowed_models) if settings.allowed_models is not None else None
+    cheaper = candidates(catalog, requested, request.features, now=now, allowed=allowed)
+    # What a paired check compares with the requested model, whatever is chosen below.
+    paired = cheaper[0].id if cheaper else None
     pin = settings.pins.get(requested.id) or settings.pins.get(request.requested_model)
     if pin is not None and pin != requested.id:
         pinned = catalog.get(pin)
         if pinned is not None and is_current(pinned, now) and supports(pinned, request.features):
-            return Choice(pinned.id, DecisionReason.PINNED, explain.pinned(requested.id, pinned.id))
-        return Choice(None, DecisionReason.PINNED, explain.pin_unusable(requested.id, pin))
+            return Choice(
+                pinned.id, DecisionReason.PINNED, explain.pinned(requested.id, pinned.id), candidate=paired
+            )
+        return Choice(None, DecisionReason.PINNED, explain.pin_unusable(requested.id, pin), candidate=paired)
     rule = settings.category_rules.get(category)
     if rule is not None and rule.action == "never":
-        return Choice(None, DecisionReason.CATEGORY_RULE, explain.category_never(category))
+        return Choice(None, DecisionReason.CATEGORY_RULE, explain.category_never(category), candidate=paired)
     target = (
         rule.quality_target
         if rule is not None and rule.quality_target is not None
         else settings.quality_target
     )
-    allowed = set(settings.allowed_models) if settings.allowed_models is not None else None
-    cheaper = candidates(catalog, requested, request.features, now=now, allowed=allowed)
     if not cheaper:
         return Choice(None, DecisionReason.NO_CHEAPER_CANDIDATE, explain.no_candidate(requested.id))
     # Cheapest first, stopping at the first candidate that meets the target.
@@ -117,11 +142,16 @@ def choose(
                     DecisionReason.EXPLORATION,
                     explain.exploring(spec.id, target, category, est),
                     est,
+                    candidate=paired,
                 )
     if meeting is not None:
         spec, est = meeting
         return Choice(
-            spec.id, DecisionReason.CHEAPER_MODEL, explain.meets_target(spec.id, target, category, est), est
+            spec.id,
+            DecisionReason.CHEAPER_MODEL,
+            explain.meets_target(spec.id, target, category, est),
+            est,
+            candidate=paired,
         )
     best_spec, best = max(scored, key=lambda pair: pair[1].mean)
     return Choice(
@@ -129,4 +159,5 @@ def choose(
         DecisionReason.BELOW_QUALITY_TARGET,
         explain.below_target(target, category, best_spec.id, best),
         best,
+        candidate=paired,
     )

@@ -42,3 +42,36 @@ def estimate(prior: float, tally: Tally, *, strength: float) -> Estimate:
     return Estimate(
         prior=prior, mean=mean, upper=min(1.0, mean + _Z_UPPER * spread), outcomes=round(tally.total)
     )
+
+
+def estimate_learned(learned: float, tally: Tally, *, verdicts: int, strength: float) -> Estimate:
+    """P(success) when the proxy's local learner scored this request (``learned``, from
+    ``verdicts`` verdicts of this deployment).
+
+    Why not the plain Beta blend of :func:`estimate`: the cell's tally (category x requested x
+    candidate) counts thousands of routed requests on a busy deployment, and a Beta posterior
+    with pseudo-count ``strength`` is then the cell's average for *every* request in it: the
+    learner's per-request discrimination (this request is easy, that one is hard) would be
+    flattened into "all of this cell" or "none of it". The learner has already been trained on
+    the same deployment's escalations and feedback (and on paired-check verdicts, which the cell
+    never sees per request), so counting the tally again in full would also count that evidence
+    twice.
+
+    So the learned value is worth ``strength + verdicts`` pseudo-counts, and the tally is scaled
+    down to at most that many: the cell's record can move a request's estimate at most half-way
+    toward the cell average, never drown it. Requests keep their order within a cell, and their
+    spread shrinks by at most half, however many outcomes the cell has.
+
+    >>> e = estimate_learned(0.95, Tally(successes=5_000, failures=5_000), verdicts=200, strength=20)
+    >>> round(e.mean, 3), round(estimate_learned(0.3, Tally(5_000, 5_000), verdicts=200, strength=20).mean, 3)
+    (0.725, 0.4)
+    """
+    learned = min(max(learned, 0.0), 1.0)
+    weight = strength + max(verdicts, 0)
+    total = tally.total
+    scale = min(1.0, weight / total) if total > 0 else 1.0
+    alpha = weight * learned + scale * tally.successes
+    beta = weight * (1.0 - learned) + scale * tally.failures
+    mean = alpha / (alpha + beta) if alpha + beta > 0 else learned
+    spread = math.sqrt(mean * (1.0 - mean) / (alpha + beta + 1.0))
+    return Estimate(prior=learned, mean=mean, upper=min(1.0, mean + _Z_UPPER * spread), outcomes=round(total))

@@ -83,6 +83,20 @@ class Prior:
         """:meth:`success` from a precomputed :meth:`failure_logit`."""
         return 1.0 - sigmoid(failure_logit + self.gap_shift(self.gap(requested, candidate)))
 
+    def learned_success(
+        self, learned: float, requested: ModelSpec, reference: ModelSpec, candidate: ModelSpec
+    ) -> float:
+        """The proxy's learned P(acceptable) (``learned``, measured against ``reference``: the
+        deployment's cheapest candidate, the one its paired checks compare) carried over to
+        ``candidate``: shifted in log-odds by how much closer or further the candidate's line is
+        to the requested one than the reference's, with the prior's own gap shifts."""
+        if candidate.id == reference.id:
+            return min(max(learned, 0.0), 1.0)
+        shift = self.gap_shift(self.gap(requested, reference)) - self.gap_shift(
+            self.gap(requested, candidate)
+        )
+        return sigmoid(logit(learned) + shift)
+
     def success(
         self, category: Category, features: Features, requested: ModelSpec, candidate: ModelSpec
     ) -> float:

@@ -87,6 +87,22 @@ def extract_features(body: dict[str, Any], *, model: RouterModel | None = None) 
     bodies do not raise: missing or mistyped parts count as absent, since the upstream API is the
     one to reject them.
     """
+    return analyse_request(body, model=model).features
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """:class:`Features` together with the model inputs they were computed from. The inputs hold
+    word hashes: they are for the local learner in this process only, never sent or logged."""
+
+    features: Features
+    inputs: ModelInputs
+    numeric: list[float]
+
+
+def analyse_request(body: dict[str, Any], *, model: RouterModel | None = None) -> Analysis:
+    """:func:`extract_features` that also hands back the inputs (one walk of the body for both
+    the features sent and the local learner's example)."""
     router = model if model is not None else load_router_model()
     inputs = model_inputs(body)
     category = choose_category(inputs, router.category)
@@ -95,8 +111,9 @@ def extract_features(body: dict[str, Any], *, model: RouterModel | None = None) 
     text_hashes: list[int] = []
     if router.difficulty.text_weights is not None:
         text_hashes = inputs.word_hashes + hash_bigrams(inputs.word_hashes)
-    difficulty = router.difficulty.predict(text_hashes, numeric_vector(inputs, category))
-    return Features(
+    numeric = numeric_vector(inputs, category)
+    difficulty = router.difficulty.predict(text_hashes, numeric)
+    features = Features(
         input_tokens_estimate=shape.prompt_tokens,
         system_tokens_estimate=shape.system_tokens,
         last_user_tokens_estimate=shape.last_user_tokens,
@@ -118,3 +135,4 @@ def extract_features(body: dict[str, Any], *, model: RouterModel | None = None) 
         category=category,
         difficulty=difficulty,
     )
+    return Analysis(features=features, inputs=inputs, numeric=numeric)
