@@ -1,6 +1,8 @@
-"""One requested model's learned weights: a logistic regression that starts at the prior.
+"""One requested model's learned weights: two logistic regressions that start at the prior, and
+how much each has earned.
 
-    log-odds(acceptable) = bias + prior_weight * prior_logit + numeric . x + text_norm * sum(text[b])
+    full:  log-odds(acceptable) = bias + prior_weight * prior_logit + numeric . x + norm * sum(text[b])
+    level: log-odds(acceptable) = level_bias + level_weight * prior_logit
 
 It starts with ``prior_weight`` = 1 and everything else 0, so before any verdict it predicts the
 shipped prior exactly. Updates are per-coordinate adaptive (AdaGrad) gradient steps with an L2
@@ -8,6 +10,14 @@ pull toward that start (``prior_weight`` toward 1, the rest toward 0), so a few 
 a little and a few hundred move it a lot. Each new example is followed by ``replay`` steps on
 examples drawn from a bounded ring of recent ones: online learning that sees each verdict
 several times, which is what makes a few hundred verdicts enough.
+
+The full model can tell requests apart by their words; on a workload where words say little, it
+mostly learns noise and ranks requests worse than the prior does. The "level" model only
+recalibrates the prior to the deployment. Each is scored on every new example *before* learning
+it (prequential log-loss: an honest out-of-sample record), and the prediction is their mixture
+with weight sigmoid(loss_level - loss_full) on the full model: the likelihood ratio of the two on
+this deployment's own verdicts. So the words are trusted exactly as far as they have predicted
+verdicts they had not seen yet.
 """
 
 from __future__ import annotations
@@ -27,14 +37,24 @@ def sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def _log_loss(z: float, acceptable: bool) -> float:
+    """-log P(label) for log-odds ``z``, computed stably."""
+    z = z if acceptable else -z
+    return math.log1p(math.exp(-z)) if z > -_LOGIT_LIMIT else -z
+
+
 @dataclass(frozen=True, slots=True)
 class Hyper:
     """The learner's hyper-parameters (tuned on the learn halves of the shared tables only; see
     training/README.md)."""
 
-    learning_rate: float = 0.05
-    l2: float = 0.3
+    learning_rate: float = 0.3
+    l2: float = 0.01
     replay: int = 4
+    #: The full model's head start in prequential log-loss it must first make up (nats): until
+    #: its words have predicted unseen verdicts better than the level model by this much, the
+    #: level model carries most of the prediction.
+    handicap: float = 2.0
     ring_size: int = 256
     #: Verdicts (paired checks) before the learner's score is used at all.
     min_verdicts: int = 20
@@ -63,9 +83,21 @@ class Head:
     g_prior: float = 0.0
     g_numeric: list[float] = field(default_factory=list)
     g_text: dict[int, float] = field(default_factory=dict)
+    level_bias: float = 0.0
+    level_weight: float = 1.0
+    g_level_bias: float = 0.0
+    g_level_weight: float = 0.0
+    #: Prequential log-losses of the full and the level model (their difference is what counts).
+    loss_full: float = 0.0
+    loss_level: float = 0.0
     verdicts: int = 0
     examples: int = 0
     ring: deque[Labelled] = field(default_factory=deque)
+
+    @classmethod
+    def start(cls, numeric_size: int, hyper: Hyper) -> Head:
+        """A head that predicts the prior, with the full model's handicap."""
+        return cls(numeric_size=numeric_size, ring_size=hyper.ring_size, loss_full=hyper.handicap)
 
     def __post_init__(self) -> None:
         if not self.numeric:
@@ -86,14 +118,33 @@ class Head:
             z += sum(get(b, 0.0) for b in buckets) / math.sqrt(len(buckets))
         return z
 
+    def level_logit(self, example: Example) -> float:
+        """The log-odds of the level model (the prior recalibrated to this deployment)."""
+        return self.level_bias + self.level_weight * example.prior_logit
+
+    @property
+    def trust(self) -> float:
+        """The full model's share of the prediction, in (0, 1)."""
+        return sigmoid(self.loss_level - self.loss_full)
+
     def probability(self, example: Example) -> float:
-        return sigmoid(self.logit(example))
+        """P(acceptable): the two models mixed by :attr:`trust`."""
+        trust = self.trust
+        return trust * sigmoid(self.logit(example)) + (1.0 - trust) * sigmoid(self.level_logit(example))
 
     def step(self, item: Labelled, hyper: Hyper) -> None:
-        """One adaptive gradient step of the weighted log-loss on ``item``."""
+        """One adaptive gradient step of the weighted log-loss on ``item``, for both models."""
         example = item.example
-        error = item.weight * (self.probability(example) - (1.0 if item.acceptable else 0.0))
+        label = 1.0 if item.acceptable else 0.0
         rate, l2 = hyper.learning_rate, hyper.l2
+        error = item.weight * (sigmoid(self.level_logit(example)) - label)
+        g = error
+        self.g_level_bias += g * g
+        self.level_bias -= rate * g / math.sqrt(self.g_level_bias + 1e-8)
+        g = error * example.prior_logit + l2 * (self.level_weight - 1.0)
+        self.g_level_weight += g * g
+        self.level_weight -= rate * g / math.sqrt(self.g_level_weight + 1e-8)
+        error = item.weight * (sigmoid(self.logit(example)) - label)
         g = error
         self.g_bias += g * g
         self.bias -= rate * g / math.sqrt(self.g_bias + 1e-8)
@@ -120,7 +171,10 @@ class Head:
             text[b] = w - rate * g / math.sqrt(acc + 1e-8)
 
     def learn(self, item: Labelled, hyper: Hyper, rng: random.Random) -> None:
-        """Learn ``item``, then replay a few recent examples, then keep it in the ring."""
+        """Score ``item`` with both models (prequential loss), learn it, then replay a few recent
+        examples, then keep it in the ring."""
+        self.loss_full += item.weight * _log_loss(self.logit(item.example), item.acceptable)
+        self.loss_level += item.weight * _log_loss(self.level_logit(item.example), item.acceptable)
         self.step(item, hyper)
         if self.ring:
             ring = self.ring

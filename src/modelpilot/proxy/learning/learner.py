@@ -200,7 +200,7 @@ class LocalLearner:
     def _head(self, requested_model: str) -> Head:
         head = self._heads.get(requested_model)
         if head is None:
-            head = Head(numeric_size=_NUMERIC_SIZE, ring_size=self.hyper.ring_size)
+            head = Head.start(_NUMERIC_SIZE, self.hyper)
             self._heads[requested_model] = head
             while len(self._heads) > MAX_HEADS:
                 self._heads.popitem(last=False)

@@ -41,6 +41,8 @@ def encode_heads(heads: dict[str, Head], *, numeric_size: int) -> bytes:
                 "g_prior": head.g_prior,
                 "g_numeric": head.g_numeric,
                 "g_text": [[b, g] for b, g in head.g_text.items()],
+                "level": [head.level_bias, head.level_weight, head.g_level_bias, head.g_level_weight],
+                "losses": [head.loss_full, head.loss_level],
                 "verdicts": head.verdicts,
                 "examples": head.examples,
                 "ring": [
@@ -95,6 +97,8 @@ def decode_heads(data: bytes, *, numeric_size: int, ring_size: int) -> dict[str,
                 )
                 for buckets, numbers, acceptable, weight in raw["ring"][-ring_size:]
             ]
+            level = _floats(raw["level"], 4)
+            losses = _floats(raw["losses"], 2)
             heads[str(model)] = Head(
                 numeric_size=numeric_size,
                 ring_size=ring_size,
@@ -106,6 +110,12 @@ def decode_heads(data: bytes, *, numeric_size: int, ring_size: int) -> dict[str,
                 g_prior=_floats([raw["g_prior"]], 1)[0],
                 g_numeric=_floats(raw["g_numeric"], numeric_size),
                 g_text=_pairs(raw["g_text"]),
+                level_bias=level[0],
+                level_weight=level[1],
+                g_level_bias=level[2],
+                g_level_weight=level[3],
+                loss_full=losses[0],
+                loss_level=losses[1],
                 verdicts=max(int(raw["verdicts"]), 0),
                 examples=max(int(raw["examples"]), 0),
                 ring=ring,  # type: ignore[arg-type]  # Head turns the list into a bounded deque
