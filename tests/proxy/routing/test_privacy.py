@@ -9,11 +9,15 @@ import hashlib
 import random
 import string
 import time
+from pathlib import Path
 from typing import Any
 
 import anthropic
+import orjson
 
-from tests.proxy.routing.conftest import REQUESTED, Harness
+from modelpilot.proxy.learning import LocalLearner
+from modelpilot.schema.wire import RouteRequest
+from tests.proxy.routing.conftest import CHEAP, REQUESTED, Harness
 
 _rng = random.Random(20261128)  # fixed: a chance collision would show on every run, not once
 
@@ -149,3 +153,68 @@ def test_nothing_of_the_content_or_the_key_reaches_the_control_plane(harness: Ha
             assert trace not in wire and trace.lower() not in wire_folded, (
                 f"a trace of the {name} canary was sent"
             )
+
+
+def test_the_local_learner_trained_on_canaries_sends_only_its_score(
+    harness: Harness, client_bytes: Any, tmp_path: Path
+) -> None:
+    """The learner learns from canary-bearing requests (verdicts, an escalation, feedback); what
+    leaves is one probability and a count: no canary, piece or hash of one, and nothing of the
+    learner's weights or examples, in routing, metering, metadata logs or telemetry."""
+    path = tmp_path / "learner.json"
+    learner = LocalLearner(path)
+    for i in range(40):
+        learner.record(
+            learner.example_of(request_body(100 + i)),
+            requested_model=REQUESTED,
+            candidate_model=CHEAP,
+            acceptable=i % 3 != 0,
+            source="verdict",
+        )
+    learner.drain()
+    learner.save()
+    control, url = harness.control_plane()
+    proxy = harness.proxy(
+        url,
+        lifespan=True,
+        flush_interval_s=0.05,
+        telemetry_interval_s=0.05,
+        metadata_logs=True,
+        learner_path=str(path),
+    )
+    assert proxy.app.router is not None and proxy.app.router.learner is not None
+    running = proxy.app.router.learner
+    with anthropic.Anthropic(
+        base_url=proxy.url, api_key="sk-ant-" + CANARIES["apikey"], max_retries=0
+    ) as sdk:
+        sdk.messages.create(**request_body(1), extra_headers={"x-sim-behaviour": "refusal"})  # escalated
+        raw = sdk.messages.with_raw_response.create(**request_body(2))
+        client_bytes(
+            proxy.url + "/modelpilot/feedback", orjson.dumps({"request_id": raw.headers["request-id"]})
+        )
+        sdk.messages.create(**request_body(3))
+    deadline = time.monotonic() + 10
+    paths = lambda: {c.path for c in control.captured}  # noqa: E731
+    while not {"/v1/meter", "/v1/telemetry", "/v1/logs"} <= paths() or running.outcomes(REQUESTED) < 42:
+        assert time.monotonic() < deadline, (
+            f"only {sorted(paths())} sent, {running.outcomes(REQUESTED)} learned"
+        )
+        time.sleep(0.01)
+    routes = [RouteRequest.model_validate_json(body) for body in control.route_bodies()[1:]]
+    assert routes and all(r.features.learned_acceptable is not None for r in routes)
+    assert all(r.features.learned_verdicts == 40 for r in routes)
+    wire = b"\n".join(c.raw() for c in control.captured)
+    wire_folded = wire.lower()
+    for name, secret in CANARIES.items():
+        for trace in traces(secret) + (traces(IMAGE_DATA) if name == "image" else []):
+            assert trace not in wire and trace.lower() not in wire_folded, (
+                f"a trace of the {name} canary was sent"
+            )
+    # Nothing of what the learner holds: no weight, no example's buckets or numbers.
+    head = running._heads[REQUESTED]
+    for weight in [*head.text.values(), *head.numeric, head.bias, head.level_bias]:
+        if abs(weight) > 1e-6:
+            assert repr(weight).encode() not in wire
+    for item in head.ring:
+        assert orjson.dumps(list(item.example.buckets)[:4])[:-1] not in wire
+        assert repr(item.example.prior_logit).encode() not in wire

@@ -213,8 +213,14 @@ class LocalLearner:
         return len(self._pending)
 
     def verdicts(self, requested_model: str) -> int:
+        """Paired-check verdicts learned for ``requested_model``."""
         head = self._heads.get(requested_model)
         return head.verdicts if head is not None else 0
+
+    def outcomes(self, requested_model: str) -> int:
+        """Outcomes of every source learned for ``requested_model``."""
+        head = self._heads.get(requested_model)
+        return head.examples if head is not None else 0
 
     # -- persistence ----------------------------------------------------------------------------
     def _load(self, path: Path) -> None:
