@@ -26,6 +26,9 @@ class Estimate:
     mean: float
     upper: float
     outcomes: int
+    #: Verdicts the proxy's local learner had learned from when it scored the request (0: the
+    #: estimate started from the offline prior).
+    learned_verdicts: int = 0
 
 
 def estimate(prior: float, tally: Tally, *, strength: float) -> Estimate:
@@ -74,4 +77,10 @@ def estimate_learned(learned: float, tally: Tally, *, verdicts: int, strength: f
     beta = weight * (1.0 - learned) + scale * tally.failures
     mean = alpha / (alpha + beta) if alpha + beta > 0 else learned
     spread = math.sqrt(mean * (1.0 - mean) / (alpha + beta + 1.0))
-    return Estimate(prior=learned, mean=mean, upper=min(1.0, mean + _Z_UPPER * spread), outcomes=round(total))
+    return Estimate(
+        prior=learned,
+        mean=mean,
+        upper=min(1.0, mean + _Z_UPPER * spread),
+        outcomes=round(total),
+        learned_verdicts=max(verdicts, 0),
+    )

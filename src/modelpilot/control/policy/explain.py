@@ -19,9 +19,13 @@ def requests_of(category: Category) -> str:
 
 
 def _outcomes(estimate: Estimate) -> str:
-    if estimate.outcomes == 0:
-        return "prior only"
-    return f"{estimate.outcomes:,} outcome" + ("" if estimate.outcomes == 1 else "s")
+    parts = []
+    if estimate.learned_verdicts > 0:
+        n = estimate.learned_verdicts
+        parts.append(f"learned locally from {n:,} verdict" + ("" if n == 1 else "s"))
+    if estimate.outcomes > 0:
+        parts.append(f"{estimate.outcomes:,} outcome" + ("" if estimate.outcomes == 1 else "s"))
+    return ", ".join(parts) or "prior only"
 
 
 def meets_target(model: str, target: float, category: Category, estimate: Estimate) -> str:
