@@ -1,11 +1,13 @@
 """What the proxy's request features cost per request, by request size.
 
-    python -m bench.features [--tokens 1000 4000 16000 100000 400000] [--repeat 30] [--json]
+    python -m bench.features [--tokens 1000 4000 16000 100000 400000] [--varied 4000] [--repeat 30] [--json]
 
 For each size, a Messages request whose last user turn holds about that many tokens of prose and
 code (4 characters a token, the proxy's own estimate) is turned into its ``/v1/route`` request the
 way the proxy does it on every routed request (``build_route_request``: parse-free, the body is
-already a dict; feature extraction, category, difficulty). Reported per size: the median and p99
+already a dict; feature extraction, category, difficulty), and again with a trained local learner
+(``build_route_request(document, learner)``: its example and score on top, as the proxy does
+with one). Reported per size: the median and p99
 over ``--repeat`` calls, and the median per 1,000 estimated tokens, which stays flat when the cost
 is linear. In-process timing on one core: other work on the machine moves these figures less than
 those of the HTTP benchmarks, but compare rows within one run.
@@ -18,8 +20,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench._harness import bench_parser, emit, json_flag, median, percentile, print_table
+from bench.routing_quality import synthetic_request
 from modelpilot.proxy.decisions import build_route_request
 from modelpilot.proxy.features.extract import extract_features
+from modelpilot.proxy.learning import Hyper, LocalLearner
 
 _PARAGRAPH = (
     "The quarterly report shows revenue growth of 12 percent, driven by new customers in Europe. "
@@ -43,25 +47,61 @@ def request_of(tokens: int) -> dict[str, Any]:
     }
 
 
-def measure(sizes: list[int], repeat: int) -> dict[str, Any]:
+def varied_request(tokens: int) -> dict[str, Any]:
+    """The worst case for the word features: eight turns of varied pseudo-English (every one of
+    the words read is distinct, so the learner scores the most buckets)."""
+    return synthetic_request(tokens, 8)
+
+
+def trained_learner() -> LocalLearner:
+    """A learner that has learned (and so scores with) weights for the benchmark's models."""
+    learner = LocalLearner(hyper=Hyper(min_verdicts=1))
+    for i in range(200):
+        for document in (request_of(50 + i), varied_request(50 + i)):
+            document["messages"][-1]["content"] = f"case {i} variant {i % 7} " + str(
+                document["messages"][-1]["content"]
+            )
+            learner.record(
+                learner.example_of(document),
+                requested_model=document["model"],
+                candidate_model="claude-haiku-4-5",
+                acceptable=i % 3 != 0,
+                source="verdict",
+            )
+    learner.drain()
+    return learner
+
+
+def measure(sizes: list[int], repeat: int, varied: list[int] | None = None) -> dict[str, Any]:
     extract_features(request_of(100))  # load the shipped weights once, outside the timings
+    learner = trained_learner()
+    varied = varied if varied is not None else [4000]
     rows = []
-    for tokens in sizes:
-        document = request_of(tokens)
+    cases = [(tokens, "prose", request_of(tokens)) for tokens in sizes]
+    cases += [(tokens, "varied", varied_request(tokens)) for tokens in varied]
+    for tokens, text, document in cases:
         timings = []
+        learned_timings = []
         for _ in range(repeat):
             started = time.perf_counter()
             request = build_route_request(document)
             timings.append((time.perf_counter() - started) * 1e6)
-        assert request is not None
+            started = time.perf_counter()
+            learned = build_route_request(document, learner)
+            learned_timings.append((time.perf_counter() - started) * 1e6)
+        assert request is not None and learned is not None
+        assert learned.features.learned_acceptable is not None
         estimate = request.features.input_tokens_estimate
         rows.append(
             {
                 "tokens": tokens,
+                "text": text,
                 "input_tokens_estimate": estimate,
                 "median_us": median(timings),
                 "p99_us": percentile(timings, 99),
                 "us_per_1k_tokens": median(timings) / max(estimate, 1) * 1000,
+                "with_learner_median_us": median(learned_timings),
+                "with_learner_p99_us": percentile(learned_timings, 99),
             }
         )
     return {"repeat": repeat, "rows": rows}
@@ -70,14 +110,26 @@ def measure(sizes: list[int], repeat: int) -> dict[str, Any]:
 def print_report(result: Mapping[str, Any]) -> None:
     print_table(
         f"Feature extraction per routed request (build_route_request), {result['repeat']} calls per size",
-        ["tokens (asked)", "tokens (estimated)", "median µs", "p99 µs", "µs per 1k tokens"],
+        [
+            "text",
+            "tokens (asked)",
+            "tokens (estimated)",
+            "median µs",
+            "p99 µs",
+            "µs per 1k tokens",
+            "+ learner median µs",
+            "+ learner p99 µs",
+        ],
         [
             [
+                r["text"],
                 f"{r['tokens']:,}",
                 f"{r['input_tokens_estimate']:,}",
                 f"{r['median_us']:,.0f}",
                 f"{r['p99_us']:,.0f}",
                 f"{r['us_per_1k_tokens']:.1f}",
+                f"{r['with_learner_median_us']:,.0f}",
+                f"{r['with_learner_p99_us']:,.0f}",
             ]
             for r in result["rows"]
         ],
@@ -88,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--tokens", type=int, nargs="+", default=[1000, 4000, 16000, 100000, 400000])
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument(
+        "--varied", type=int, nargs="*", default=[4000], help="sizes of the varied-words case (worst case)"
+    )
     json_flag(parser)
     args = parser.parse_args(argv)
-    emit(measure(args.tokens, args.repeat), as_json=args.json, report=print_report)
+    emit(measure(args.tokens, args.repeat, args.varied), as_json=args.json, report=print_report)
     return 0
 
 

@@ -14,7 +14,8 @@ import re
 from zlib import crc32
 
 # Multiplier for combining two 32-bit unigram hashes into a bigram hash (golden-ratio constant).
-_MIX = 0x9E3779B1
+BIGRAM_MIX = 0x9E3779B1
+_MIX = BIGRAM_MIX
 _MASK32 = 0xFFFFFFFF
 #: Bounds the work per request: the head and tail excerpts of a turn rarely exceed this.
 MAX_WORDS = 192

@@ -26,6 +26,8 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import mul
 
 from modelpilot.proxy.learning.example import Example
 
@@ -110,12 +112,11 @@ class Head:
         """The log-odds that the candidate is acceptable for ``example``."""
         numbers = example.numbers
         z = self.bias + self.prior_weight * example.prior_logit
-        # The last number is the prior itself, weighed by prior_weight above.
-        z += sum(w * x for w, x in zip(self.numeric, numbers[:-1], strict=False))
+        # The last number is the prior itself, weighed by prior_weight above (zip stops before it).
+        z += sum(map(mul, self.numeric, numbers))
         buckets = example.buckets
         if buckets and self.text:
-            get = self.text.get
-            z += sum(get(b, 0.0) for b in buckets) / math.sqrt(len(buckets))
+            z += sum(map(self.text.get, buckets, repeat(0.0))) / math.sqrt(len(buckets))
         return z
 
     def level_logit(self, example: Example) -> float:
