@@ -111,8 +111,8 @@ class Head:
     def logit(self, example: Example) -> float:
         """The log-odds that the candidate is acceptable for ``example``."""
         numbers = example.numbers
-        z = self.bias + self.prior_weight * example.prior_logit
-        # The last number is the prior itself, weighed by prior_weight above (zip stops before it).
+        z: float = self.bias + self.prior_weight * example.prior_logit
+        # The last number is the prior itself, weighed by prior_weight above (map stops before it).
         z += sum(map(mul, self.numeric, numbers))
         buckets = example.buckets
         if buckets and self.text:
