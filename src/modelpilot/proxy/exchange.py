@@ -129,6 +129,8 @@ class Exchange:
             pass  # the caller left while sending its body; nothing to answer
         except asyncio.CancelledError:
             if not self._watch.is_disconnected:
+                if self._job is not None and self._calibrator is not None:
+                    self._calibrator.release(self._job)
                 raise
             # The cancellation was ours (the caller left): absorb it so the record is still made.
             self._task.uncancel()

@@ -248,7 +248,7 @@ class ProxyMetrics:
         )
         self.calibration_skipped = Counter(
             p + "calibration_skipped_total",
-            "Sampled requests not checked (daily cap, unpriced, answer incomplete, ...).",
+            "Sampled requests not checked (daily_cap, unbounded_cost, answer_incomplete, reference_failed).",
             ("reason",),
         )
         self.calibration_spend = Counter(

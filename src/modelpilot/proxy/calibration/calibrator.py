@@ -199,7 +199,7 @@ class Calibrator:
             return None
         reserve = self._worst_case(plan.requested_model, candidate, document, body)
         if reserve is None:
-            self._metrics.calibration_skipped.inc("unpriced")
+            self._metrics.calibration_skipped.inc("unbounded_cost")
             return None
         candidate_worst, total = reserve
         reservation = self.ledger.reserve(total, cap_micros=limits.daily_cap_micros)
@@ -246,6 +246,10 @@ class Calibrator:
             judge_worst = estimate
         return candidate_worst, candidate_worst + judge_worst
 
+    def release(self, job: CalibrationJob) -> None:
+        """Give back the reservation of a sampled request that will not be checked."""
+        self.ledger.settle(job.reservation, actual_micros=0)
+
     # -- after the caller's answer -----------------------------------------------------------------
     def start(
         self,
@@ -262,7 +266,7 @@ class Calibrator:
         if record.status == 200 and record.is_complete and not self._is_closed:
             reference = _reference_message(answer, encoding, is_stream=record.is_stream)
         if reference is None:
-            self.ledger.settle(job.reservation, actual_micros=0)
+            self.release(job)
             self._metrics.calibration_skipped.inc("answer_incomplete")
             return
         task = asyncio.get_running_loop().create_task(self._check(job, reference, headers))
