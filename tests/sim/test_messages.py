@@ -10,7 +10,7 @@ import anthropic
 import orjson
 import pytest
 
-from modelpilot.sim import SimSettings, create_app
+from modelpilot.sim import SimSettings, create_app, make_prompt
 from tests.servers import serve
 from tests.sim.conftest import API_KEY
 from tests.sim.schema_check import PERSON_SCHEMA, WEATHER_TOOL, schema_errors
@@ -45,7 +45,11 @@ def test_answers_are_deterministic_per_request_and_model(client: anthropic.Anthr
         return "".join(b.text for b in message.content if b.type == "text")
 
     assert ask("claude-sonnet-4-6") == ask("claude-sonnet-4-6")
-    assert ask("claude-sonnet-4-6") != ask("claude-opus-4-6")
+    # Latent difficulty (sim/difficulty.py): models that answer a prompt well give the same strong
+    # answer; a prompt too hard for a model gets it an answer of its own.
+    assert ask("claude-sonnet-4-6") == ask("claude-opus-4-6")
+    hardest = make_prompt(2)
+    assert ask("claude-sonnet-4-6", hardest) != ask("claude-opus-4-6", hardest)
     assert ask("claude-sonnet-4-6") != ask("claude-sonnet-4-6", "Something else")
 
 

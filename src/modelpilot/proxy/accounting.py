@@ -58,6 +58,11 @@ class Charge:
     #: Shadow mode: the same usage priced on the model routing would have chosen.
     shadow_requests: int = 0
     shadow_micros: int = 0
+    #: Paired checks (a calibration charge has ``requests=0``, ``served_model`` = the candidate):
+    #: verdicts, acceptable verdicts, and what the extra calls cost (never actual or baseline).
+    judged: int = 0
+    acceptable: int = 0
+    calibration_micros: int = 0
 
     @property
     def savings_micros(self) -> int:

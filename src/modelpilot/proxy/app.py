@@ -18,6 +18,7 @@ import orjson
 
 from modelpilot.proxy.accounting import Charge, charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
+from modelpilot.proxy.calibration import Calibrator, build_calibrator
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.decisions import DecisionClient
 from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
@@ -62,6 +63,7 @@ class ProxyApp:
         router: Router | None = None,
         feedback: FeedbackBook | None = None,
         otlp: OtlpExporter | None = None,
+        calibrator: Calibrator | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
@@ -75,6 +77,8 @@ class ProxyApp:
         self.router = router
         self.feedback = feedback or FeedbackBook()
         self.otlp = otlp
+        #: Paired checks; ``calibrator.limits.update(...)`` takes the deployment's rate and cap.
+        self.calibrator = calibrator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -90,6 +94,7 @@ class ProxyApp:
                     catalog=self._catalog,
                     router=self.router,
                     deliver=self._deliver,
+                    calibrator=self.calibrator,
                 )
                 await exchange.run()
             elif path == FEEDBACK_PATH:
@@ -165,6 +170,10 @@ class ProxyApp:
     async def aclose(self) -> None:
         """Drain the meter spool (within ``drain_timeout_s``), close it, and close the upstream
         pool if the app created it. The lifespan does this by itself."""
+        calibrator = self.calibrator
+        if calibrator is not None:
+            # Checks in flight get a bounded wait, so their rows are in the spool the flusher drains.
+            await calibrator.aclose(timeout_s=self.settings.drain_timeout_s)
         flusher, self.flusher = self.flusher, None
         if flusher is not None:
             await flusher.stop(drain_timeout_s=self.settings.drain_timeout_s)
@@ -242,9 +251,16 @@ def create_app(
             backoff=Backoff(base_s=settings.flush_interval_s, cap_s=max(300.0, settings.flush_interval_s)),
             telemetry=_telemetry(settings, control_plane, metrics, router),
         )
+    real_upstream = upstream if upstream is not None else AiohttpUpstream(settings)
+    calibrator = None
+    if router is not None and spool is not None:
+        calibrator = build_calibrator(
+            settings, upstream=real_upstream, catalog=catalog, spool=spool, metrics=metrics
+        )
     return ProxyApp(
         settings,
-        upstream=upstream if upstream is not None else AiohttpUpstream(settings),
+        calibrator=calibrator,
+        upstream=real_upstream,
         owns_upstream=upstream is None,
         on_record=on_record or log_record,
         catalog=catalog,

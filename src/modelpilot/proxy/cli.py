@@ -42,6 +42,10 @@ SETTING_SOURCES = {
     "routing_budget_ms": "--routing-budget-ms (MODELPILOT_ROUTING_BUDGET_MS)",
     "otlp_endpoint": "--otlp-endpoint (MODELPILOT_OTLP_ENDPOINT)",
     "learner_path": "--learner (MODELPILOT_LEARNER)",
+    "calibration_rate_bps": "--calibration-rate (MODELPILOT_CALIBRATION_RATE)",
+    "calibration_daily_cap_micros": "--calibration-daily-cap-usd (MODELPILOT_CALIBRATION_DAILY_CAP_USD)",
+    "judge_callable": "--judge-callable (MODELPILOT_JUDGE_CALLABLE)",
+    "judge_url": "--judge-url (MODELPILOT_JUDGE_URL)",
 }
 
 
@@ -157,6 +161,48 @@ def _read_key_file(path: Path | None) -> str | None:
     "per request (GenAI semantic conventions, never content); headers from $OTEL_EXPORTER_OTLP_HEADERS. "
     "Needs the otlp extra.",
 )
+@click.option(
+    "--calibration-rate",
+    "calibration_rate_percent",
+    default=None,
+    type=click.FloatRange(0, 100),
+    envvar="MODELPILOT_CALIBRATION_RATE",
+    help="Percent of routable requests that get a paired check (the candidate answers too, off the "
+    "caller's path, and is judged); 0 turns it off [default: the deployment's setting, 2].",
+)
+@click.option(
+    "--calibration-daily-cap-usd",
+    default=None,
+    type=click.FloatRange(min=0),
+    envvar="MODELPILOT_CALIBRATION_DAILY_CAP_USD",
+    help="Most paired checks may spend per UTC day, in dollars; 0 turns them off "
+    "[default: the deployment's setting, 1].",
+)
+@click.option(
+    "--judge-model",
+    default=None,
+    envvar="MODELPILOT_JUDGE_MODEL",
+    help="Model that judges paired checks [default: the requested model].",
+)
+@click.option(
+    "--judge-prompt-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    envvar="MODELPILOT_JUDGE_PROMPT_FILE",
+    help="File holding the judge's rubric (its system prompt) instead of the built-in one.",
+)
+@click.option(
+    "--judge-callable",
+    default=None,
+    envvar="MODELPILOT_JUDGE_CALLABLE",
+    help="Your own evaluator instead of the judge, as module:function (see docs/calibration.md).",
+)
+@click.option(
+    "--judge-url",
+    default=None,
+    envvar="MODELPILOT_JUDGE_URL",
+    help="Your own evaluator instead of the judge, as an HTTP endpoint on loopback (see docs/calibration.md).",
+)
 def proxy_command(
     host: str,
     port: int,
@@ -171,9 +217,16 @@ def proxy_command(
     checked_streaming: bool,
     learner_path: Path | None,
     otlp_endpoint: str | None,
+    calibration_rate_percent: float | None,
+    calibration_daily_cap_usd: float | None,
+    judge_model: str | None,
+    judge_prompt_file: Path | None,
+    judge_callable: str | None,
+    judge_url: str | None,
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
     from modelpilot.proxy.app import create_app
+    from modelpilot.proxy.calibration.judge import EvaluatorLoadError
     from modelpilot.proxy.otlp import OtlpUnavailableError
     from modelpilot.stack import ensure_port_free
 
@@ -201,6 +254,18 @@ def proxy_command(
             checked_streaming=checked_streaming,
             learner_path=str(learner_path) if learner_path is not None else None,
             otlp_endpoint=otlp_endpoint,
+            calibration_rate_bps=(
+                round(calibration_rate_percent * 100) if calibration_rate_percent is not None else None
+            ),
+            calibration_daily_cap_micros=(
+                round(calibration_daily_cap_usd * 1_000_000)
+                if calibration_daily_cap_usd is not None
+                else None
+            ),
+            judge_model=judge_model,
+            judge_prompt=judge_prompt_file.read_text("utf-8") if judge_prompt_file is not None else None,
+            judge_callable=judge_callable,
+            judge_url=judge_url,
         )
     except ValueError as exc:
         raise settings_error(exc) from exc
@@ -211,6 +276,8 @@ def proxy_command(
         raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
     except OtlpUnavailableError as exc:
         raise click.ClickException(str(exc)) from exc
+    except EvaluatorLoadError as exc:
+        raise click.ClickException(f"--judge-callable: {exc}") from exc
     # serve_all stops gracefully on SIGINT/SIGTERM (the lifespan closes the upstream pool), exit 0.
     serve_all(
         [Listener("proxy", app, host, port)],

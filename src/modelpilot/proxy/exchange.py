@@ -20,6 +20,7 @@ off or times out before that chunk, is escalated; after it, nothing is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import zlib
@@ -31,6 +32,7 @@ import orjson
 from modelpilot.proxy import escalation
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
 from modelpilot.proxy.batches import is_batch_object_path, request_origin, rewrite_results_urls
+from modelpilot.proxy.calibration.calibrator import CalibrationJob, Calibrator
 from modelpilot.proxy.errors import (
     InvalidRequestError,
     ProxyError,
@@ -73,6 +75,7 @@ class Exchange:
         catalog: Catalog,
         router: Router | None = None,
         deliver: Callable[[RequestRecord], None] | None = None,
+        calibrator: Calibrator | None = None,
     ) -> None:
         self._scope = scope
         self._receive = receive
@@ -108,6 +111,12 @@ class Exchange:
         self.escalation_reason: str | None = None
         self._deliver = deliver
         self._delivered: RequestRecord | None = None
+        # A paired check (proxy/calibration): the answer's bytes are kept aside for it.
+        self._calibrator = calibrator
+        self._job: CalibrationJob | None = None
+        self._answer: list[bytes] | None = None
+        self._answer_encoding: bytes | None = None
+        self._out_headers: list[tuple[str, str]] = []
 
     # -- the request -------------------------------------------------------------------------
     async def run(self) -> RequestRecord:
@@ -120,6 +129,8 @@ class Exchange:
             pass  # the caller left while sending its body; nothing to answer
         except asyncio.CancelledError:
             if not self._watch.is_disconnected:
+                if self._job is not None and self._calibrator is not None:
+                    self._calibrator.release(self._job)
                 raise
             # The cancellation was ours (the caller left): absorb it so the record is still made.
             self._task.uncancel()
@@ -128,7 +139,14 @@ class Exchange:
             if self._response is not None:
                 # Unread rest (caller gone, failure): drop the connection rather than drain it.
                 self._response.close()
-        return self._commit()
+        record = self._commit()
+        if self._job is not None and self._calibrator is not None:
+            # The caller has its last byte: the check runs from here on, in the background.
+            answer = b"".join(self._answer or ())
+            self._calibrator.start(
+                self._job, record, answer, encoding=self._answer_encoding, headers=self._out_headers
+            )
+        return record
 
     def _commit(self) -> RequestRecord:
         """Make the record and hand it to ``deliver`` (which commits it to the meter spool), once.
@@ -157,6 +175,10 @@ class Exchange:
         if isinstance(body, bytes) or body is None:
             self._watch.start()
         plan = await self._route(body)
+        if plan is not None and self._calibrator is not None:
+            assert isinstance(body, bytes)
+            self._out_headers = out_headers
+            plan = self._sample(plan, body)
         if plan is not None and plan.is_routed:
             assert isinstance(body, bytes)
             await self._forward_routed(plan, target, out_headers, body)
@@ -186,6 +208,20 @@ class Exchange:
             return None
         self._plan = await self._router.plan(self._document, body, is_encoded=self._is_encoded)
         return self._plan
+
+    def _sample(self, plan: RoutePlan, body: bytes) -> RoutePlan:
+        """Sample for a paired check: a sampled request is answered by the requested model, and
+        the candidate answers on the side after it (proxy/calibration)."""
+        assert self._calibrator is not None and self._document is not None
+        self._job = self._calibrator.sample(plan, self._document, body)
+        if self._job is None:
+            return plan
+        self._answer = []
+        if plan.is_routed:
+            plan = self._plan = dataclasses.replace(
+                plan, routed_model=None, routed_body=None, is_checked_stream=False
+            )
+        return plan
 
     async def _forward_routed(
         self, plan: RoutePlan, target: str, headers: list[tuple[str, str]], body: bytes
@@ -363,9 +399,13 @@ class Exchange:
         tap = self._tap
         stream = self.is_stream
         last = b""
+        answer = self._answer
+        self._answer_encoding = encoding
         async for chunk in response.iter_chunks():
             if self.ttfb_ms is None:
                 self.ttfb_ms = self._elapsed_ms()
+            if answer is not None:
+                answer.append(chunk)
             unsent -= len(chunk)
             if unsent == 0:
                 last = chunk

@@ -232,6 +232,28 @@ class ProxyMetrics:
             "Batches the control plane refused (kept, not resent), by kind.",
             ("kind",),
         )
+        self.calibration_checks = Counter(
+            p + "calibration_checks_total",
+            "Paired checks started (the candidate asked after the caller's answer).",
+        )
+        self.calibration_verdicts = Counter(
+            p + "calibration_verdicts_total",
+            "Paired-check verdicts by what decided them (exact, check, judge, evaluator) and outcome.",
+            ("source", "acceptable"),
+        )
+        self.calibration_failures = Counter(
+            p + "calibration_failures_total",
+            "Paired checks that ended without a verdict (candidate or judge error, timeout, ...).",
+            ("reason",),
+        )
+        self.calibration_skipped = Counter(
+            p + "calibration_skipped_total",
+            "Sampled requests not checked (daily_cap, unbounded_cost, answer_incomplete, reference_failed).",
+            ("reason",),
+        )
+        self.calibration_spend = Counter(
+            p + "calibration_cost_micros_total", "What paired checks cost, micro-dollars (apart from cost)."
+        )
         self.log_backlog = Gauge(
             p + "spool_log_records", "Opt-in metadata log records waiting in the spool.", self._logs_waiting
         )
@@ -330,6 +352,11 @@ class ProxyMetrics:
             self.batches_sent,
             self.flush_failures,
             self.batches_parked,
+            self.calibration_checks,
+            self.calibration_verdicts,
+            self.calibration_failures,
+            self.calibration_skipped,
+            self.calibration_spend,
             *self._gauges,
         ]
         return "".join(metric.render() for metric in metrics).encode()

@@ -52,6 +52,16 @@ class ProxySettings:
     otlp_endpoint: str | None = None
     otlp_export_interval_s: float = 10.0
     telemetry_interval_s: float = 60.0  # how often routing health counters go to the control plane
+    # Paired checks (proxy/calibration): local overrides of the deployment's rate and daily cap
+    # (None = the control plane's values, 2 % and $1 by default; 0 turns calibration off), the
+    # judge (model, rubric) or a team's own evaluator (a module:function or a loopback URL).
+    calibration_rate_bps: int | None = None
+    calibration_daily_cap_micros: int | None = None
+    judge_model: str | None = None
+    judge_prompt: str | None = field(default=None, repr=False)
+    judge_callable: str | None = None
+    judge_url: str | None = None
+    calibration_timeout_s: float = 120.0  # per side call (candidate, judge, evaluator)
 
     def __post_init__(self) -> None:
         if not self.upstream_url.startswith(("http://", "https://")):
@@ -63,6 +73,21 @@ class ProxySettings:
         self._check_metering()
         self._check_routing()
         self._check_export()
+        self._check_calibration()
+
+    def _check_calibration(self) -> None:
+        if self.calibration_rate_bps is not None and not 0 <= self.calibration_rate_bps <= 10_000:
+            raise ValueError("calibration_rate_bps must be within 0..10000 (basis points)")
+        if self.calibration_daily_cap_micros is not None and self.calibration_daily_cap_micros < 0:
+            raise ValueError("calibration_daily_cap_micros must not be negative")
+        if self.judge_callable is not None and self.judge_url is not None:
+            raise ValueError("judge_callable and judge_url are two ways to replace the judge: set one")
+        if self.judge_url is not None:
+            parts = urlsplit(self.judge_url)
+            if parts.scheme not in ("http", "https") or not _is_loopback((parts.hostname or "").lower()):
+                raise ValueError(f"judge_url must be http(s) on loopback, got {self.judge_url!r}")
+        if self.calibration_timeout_s <= 0:
+            raise ValueError("calibration_timeout_s must be positive")
 
     def _check_metering(self) -> None:
         if (self.control_plane_url is None) != (self.control_plane_api_key is None):
@@ -107,6 +132,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback IP literal (see ``_is_loopback``)."""
+    return _is_loopback(host)
 
 
 def check_control_plane_url(url: str) -> None:

@@ -8,6 +8,7 @@ Three tables::
              LogBatch JSON exactly as it is sent, how many spool rows it holds, and why it is
              parked (NULL = to be sent)
     log_pending  opt-in metadata log records (LogRecord JSON), one per request, in order
+    calibration_spend  what paired checks settled per UTC day (the daily cap survives a restart)
     meta     durable counters (requests refused at the bound)
     rejected pending rows the wire schema refuses (say, written by an older version), kept
              aside so that one bad row cannot block every batch after it
@@ -42,7 +43,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,9 @@ CREATE TABLE IF NOT EXISTS pending (
     feedback_reports INTEGER NOT NULL DEFAULT 0,
     shadow_requests INTEGER NOT NULL DEFAULT 0,
     shadow_cost_micros INTEGER NOT NULL DEFAULT 0,
+    judged INTEGER NOT NULL DEFAULT 0,
+    acceptable INTEGER NOT NULL DEFAULT 0,
+    calibration_cost_micros INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, category, requested_model, served_model, routed, escalated)
 );
 CREATE TABLE IF NOT EXISTS outbox (
@@ -86,6 +90,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (row TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS log_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calibration_spend (day TEXT PRIMARY KEY, spent_micros INTEGER NOT NULL);
 """
 
 _KEY = ("hour", "category", "requested_model", "served_model", "routed", "escalated")
@@ -100,15 +105,27 @@ _SUMS = (
     "feedback_reports",
     "shadow_requests",
     "shadow_cost_micros",
+    "judged",
+    "acceptable",
+    "calibration_cost_micros",
 )
 #: Columns added to ``pending`` after the first release; an older spool file gains them on open.
-_ADDED_COLUMNS = ("feedback_reports", "shadow_requests", "shadow_cost_micros")
+_ADDED_COLUMNS = (
+    "feedback_reports",
+    "shadow_requests",
+    "shadow_cost_micros",
+    "judged",
+    "acceptable",
+    "calibration_cost_micros",
+)
+#: What tells a fresh row from an updated one: a fresh row holds exactly the charge's values.
+_FRESH = ("requests", "feedback_reports", "judged", "calibration_cost_micros")
 _COLUMNS = _KEY + _SUMS
 _UPSERT = (
     f"INSERT INTO pending ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
     + ", ".join(f"{name} = {name} + excluded.{name}" for name in _SUMS)
-    + " RETURNING requests, feedback_reports"
+    + f" RETURNING {', '.join(_FRESH)}"
 )
 _ADD_TO_EXISTING = (
     "UPDATE pending SET "
@@ -181,8 +198,9 @@ class Backlog:
 def _wire_rows(values: dict[str, Any]) -> list[MeterRow]:
     """One spool row as MeterRows, split evenly when a sum exceeds what one row may carry."""
     parts = max(-(-values[name] // _ROW_LIMITS[name]) for name in _SUMS)
-    # Each part needs a request (or, in a feedback-only row, a report) of its own.
-    parts = max(1, min(parts, values["requests"] or values["feedback_reports"]))
+    # Each part needs a request (or, in a feedback-only or calibration row, a report or a
+    # verdict) of its own.
+    parts = max(1, min(parts, values["requests"] or values["feedback_reports"] or values["judged"] or 1))
     rows = []
     for index in range(parts):
         share = {name: values[name] // parts + (index < values[name] % parts) for name in _SUMS}
@@ -287,6 +305,35 @@ class Spool:
     # -- writing ---------------------------------------------------------------------------------
     def add(self, charge: Charge) -> bool:
         """Add one request to its bucket, committed on return. False if refused at the bound."""
+        with self._lock:
+            is_added = self._add(charge)
+        if not is_added:
+            self._warn_full()
+        return is_added
+
+    def add_calibration(self, charge: Charge, *, day: date) -> bool:
+        """Add a paired check's charge and its spend to ``day``'s calibration spend, in one
+        transaction (the spend counts even when the bound refuses the row)."""
+        with self._lock, self._transaction() as db:
+            db.execute(
+                "INSERT INTO calibration_spend (day, spent_micros) VALUES (?, ?) "
+                "ON CONFLICT (day) DO UPDATE SET spent_micros = spent_micros + excluded.spent_micros",
+                (day.isoformat(), charge.calibration_micros),
+            )
+            is_added = self._add(charge)
+        if not is_added:
+            self._warn_full()
+        return is_added
+
+    def calibration_spent(self, day: date) -> int:
+        """What paired checks settled on ``day`` (UTC), across restarts."""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT spent_micros FROM calibration_spend WHERE day = ?", (day.isoformat(),)
+            ).fetchone()
+        return int(found[0]) if found is not None else 0
+
+    def _add(self, charge: Charge) -> bool:
         key = (
             charge.hour.isoformat(),
             charge.category.value,
@@ -306,20 +353,26 @@ class Spool:
             charge.feedback_reports,
             charge.shadow_requests,
             charge.shadow_micros,
+            charge.judged,
+            charge.acceptable,
+            charge.calibration_micros,
         )
-        with self._lock:
-            if self._rows < self.max_rows:
-                # One statement, one transaction: the row is new or the sums grow, atomically.
-                # fetchall() runs the statement to its end, which is what commits it.
-                ((requests, reports),) = self._db.execute(_UPSERT, key + sums).fetchall()
-                # A fresh row holds exactly this charge; an updated one holds more.
-                if (requests, reports) == (charge.requests, charge.feedback_reports):
-                    self._rows += 1
-                return True
-            if self._db.execute(_ADD_TO_EXISTING, sums + key).rowcount == 1:
-                return True
-            self._count(_REFUSED)
-        self._warn_full()
+        if self._rows < self.max_rows:
+            # One statement, one transaction: the row is new or the sums grow, atomically.
+            # fetchall() runs the statement to its end, which is what commits it.
+            (found,) = self._db.execute(_UPSERT, key + sums).fetchall()
+            # A fresh row holds exactly this charge; an updated one holds more.
+            if tuple(found) == (
+                charge.requests,
+                charge.feedback_reports,
+                charge.judged,
+                charge.calibration_micros,
+            ):
+                self._rows += 1
+            return True
+        if self._db.execute(_ADD_TO_EXISTING, sums + key).rowcount == 1:
+            return True
+        self._count(_REFUSED)
         return False
 
     def add_log(self, entry: LogRecord) -> bool:

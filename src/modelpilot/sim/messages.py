@@ -64,7 +64,7 @@ class MessagesEndpoint:
         results), billed as ``service_tier: batch``, without the prompt cache."""
         check_shape(params)
         model = check_against_catalog(params, self.catalog)
-        reply = compose_reply(params, failure_rate=self.settings.failure_rate(model.line))
+        reply = compose_reply(params, failure_rate=self.settings.failure_rate(model.line), line=model.line)
         use = CacheUse(input_tokens=count_input_tokens(params))
         usage = usage_object(use, reply.output_tokens, service_tier="batch")
         return message_object(new_id("msg_01"), params["model"], reply, usage)
@@ -103,7 +103,9 @@ class MessagesEndpoint:
             headers = [*self.headers.common(request_id), JSON_TYPE, (b"content-length", b"4096")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             return
-        reply = compose_reply(body, failure_rate=self.settings.failure_rate(model.line), forced=forced)
+        reply = compose_reply(
+            body, failure_rate=self.settings.failure_rate(model.line), forced=forced, line=model.line
+        )
         use = self.cache.use(api_key, model.id, prompt_segments(body), BASE_TOKENS)
         usage = usage_object(use, reply.output_tokens)
         message_id = new_id("msg_01")

@@ -1,8 +1,11 @@
 """Compose the assistant's answer to a Messages request, deterministically.
 
-A hash of the model and the canonical request JSON (minus ``stream``) seeds the PRNG, so the
-streaming and non-streaming answers to one request are identical, and different models give
-different text. Each block keeps the deltas it is streamed as, so the SSE stream and the JSON
+A hash of the canonical request JSON (minus ``stream``) seeds the PRNG, so the streaming and
+non-streaming answers to one request are identical. Whether the model takes part in that hash is
+the prompt's latent difficulty (:mod:`modelpilot.sim.difficulty`): every model that answers the
+prompt well gives the same strong answer, and a model it is too hard for gives a worse one of its
+own. Misbehaviour draws (:mod:`modelpilot.sim.profiles`) always hash the model too.
+A judge request (:mod:`modelpilot.sim.judging`) gets the judge's structured verdict. Each block keeps the deltas it is streamed as, so the SSE stream and the JSON
 ``Message`` are two renderings of the same :class:`Reply`.
 """
 
@@ -16,8 +19,10 @@ from typing import Any
 
 import orjson
 
-from modelpilot.sim.generate import is_violable, value_for_schema, violate_schema, words
+from modelpilot.sim.difficulty import WEAK_MARKER, can_answer, is_short_answer, prompt_difficulty
+from modelpilot.sim.generate import WORDS, is_violable, value_for_schema, violate_schema, words
 from modelpilot.sim.ids import seeded_id
+from modelpilot.sim.judging import judge_verdict
 from modelpilot.sim.profiles import Behaviour, choose_behaviour
 
 RawJSON = Any
@@ -55,6 +60,20 @@ def request_seed(body: dict[str, Any]) -> bytes:
     """The digest every deterministic choice about this request is drawn from."""
     canonical = {k: v for k, v in body.items() if k != "stream"}
     return hashlib.blake2b(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS), digest_size=32).digest()
+
+
+def content_seed(body: dict[str, Any]) -> bytes:
+    """The digest of the strong answer: the request without its model (nor ``stream``)."""
+    return request_seed({k: v for k, v in body.items() if k != "model"})
+
+
+def _short_answer(body: dict[str, Any], rng: random.Random, *, is_strong: bool) -> str:
+    """A one-word answer; a weak model's word always differs from the strong one."""
+    strong = random.Random(content_seed(body)).choice(WORDS)
+    word = strong if is_strong else rng.choice(WORDS)
+    if word == strong and not is_strong:
+        word = WORDS[(WORDS.index(strong) + 1) % len(WORDS)]
+    return word.capitalize() + "."
 
 
 def _text_block(pieces: list[str], rng: random.Random) -> Block:
@@ -253,10 +272,14 @@ def _decide(
     return behaviour, tool, forced_tool, schema
 
 
-def compose_reply(body: dict[str, Any], *, failure_rate: float, forced: Behaviour | None = None) -> Reply:
-    """The deterministic answer to a validated Messages request body."""
+def compose_reply(
+    body: dict[str, Any], *, failure_rate: float, forced: Behaviour | None = None, line: str | None = None
+) -> Reply:
+    """The deterministic answer to a validated Messages request body, from a model of ``line``
+    (None: no latent difficulty, every model answers in its own way)."""
     seed = request_seed(body)
-    rng = random.Random(seed)
+    is_strong = line is None or can_answer(line, prompt_difficulty(body))
+    rng = random.Random(seed if line is None or not is_strong else content_seed(body))
     fate = random.Random(seed[::-1])  # misbehaviour draws, apart from the content's own
     max_tokens = int(body["max_tokens"])
     if max_tokens == 0:
@@ -277,9 +300,18 @@ def compose_reply(body: dict[str, Any], *, failure_rate: float, forced: Behaviou
     if draft.is_open and tool is not None:
         draft.add_tool_call(tool, preamble=not forced_tool, is_bad=behaviour == "bad_tool_input")
     elif draft.is_open and schema is not None:
-        draft.add_structured(schema, fate, is_bad=behaviour == "bad_json")
+        verdict = judge_verdict(body) if behaviour == "normal" else None
+        if verdict is not None:
+            pieces = _json_pieces(orjson.dumps({"better": verdict}).decode(), rng)
+            draft.add_pieces(pieces, [(len(p) + 3) // 4 for p in pieces])
+        else:
+            draft.add_structured(schema, fate, is_bad=behaviour == "bad_json")
+    elif draft.is_open and line is not None and is_short_answer(body):
+        draft.add_pieces([_short_answer(body, rng, is_strong=is_strong)], [1])
     elif draft.is_open:
         pieces = words(rng, rng.randint(10, 60))
+        if not is_strong:
+            pieces = [WEAK_MARKER, " ", *pieces]
         draft.add_pieces(pieces, [1] * len(pieces))
     stop_sequence = _apply_stop_sequences(draft.blocks, body, rng)
     stop_reason = "stop_sequence" if stop_sequence is not None else draft.stop_reason

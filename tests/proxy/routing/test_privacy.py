@@ -218,3 +218,55 @@ def test_the_local_learner_trained_on_canaries_sends_only_its_score(
     for item in head.ring:
         assert orjson.dumps(list(item.example.buckets)[:4])[:-1] not in wire
         assert repr(item.example.prior_logit).encode() not in wire
+
+
+def test_paired_checks_send_nothing_new_beyond_counts(harness: Harness) -> None:
+    """With calibration on every request (candidate and judge calls on the side), what reaches the
+    control plane is still only decisions' questions and meter rows: verdict counts and spend."""
+    from modelpilot.schema.wire import MeterBatch
+
+    control, url = harness.control_plane()
+    proxy = harness.proxy(
+        url, lifespan=True, flush_interval_s=0.05, calibration_rate_bps=10_000, judge_model="claude-opus-4-6"
+    )
+    calibrator = proxy.app.calibrator
+    assert calibrator is not None
+    with anthropic.Anthropic(
+        base_url=proxy.url, api_key="sk-ant-" + CANARIES["apikey"], max_retries=0
+    ) as sdk:
+        sdk.messages.create(**request_body(11))
+        with sdk.messages.stream(**request_body(12)) as stream:
+            stream.get_final_message()
+        sdk.messages.create(**request_body(13, tools=[]))
+    deadline = time.monotonic() + 20
+    while calibrator.in_flight or proxy.app.metrics.calibration_checks.value() < 3:
+        assert time.monotonic() < deadline, "the paired checks did not finish"
+        time.sleep(0.01)
+
+    def calibration_rows() -> list[Any]:
+        return [
+            row
+            for c in control.captured
+            if c.path == "/v1/meter"
+            for row in MeterBatch.model_validate_json(c.body).rows
+            if row.requests == 0
+        ]
+
+    verdicts = sum(
+        proxy.app.metrics.calibration_verdicts.value(source, outcome)
+        for source in ("exact", "check", "judge", "evaluator")
+        for outcome in ("true", "false")
+    )
+    assert verdicts >= 1
+    while sum(r.judged for r in calibration_rows()) < verdicts:
+        assert time.monotonic() < deadline, "the verdicts were not metered"
+        time.sleep(0.01)
+    assert {c.path for c in control.captured} <= {"/v1/route", "/v1/meter", "/v1/telemetry"}
+    assert all(r.calibration_cost_micros > 0 for r in calibration_rows())
+    wire = b"\n".join(c.raw() for c in control.captured)
+    wire_folded = wire.lower()
+    for name, secret in CANARIES.items():
+        for trace in traces(secret) + (traces(IMAGE_DATA) if name == "image" else []):
+            assert trace not in wire and trace.lower() not in wire_folded, (
+                f"a trace of the {name} canary was sent"
+            )
