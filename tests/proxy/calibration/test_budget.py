@@ -154,3 +154,30 @@ def test_a_tiny_cap_is_never_exceeded_through_the_proxy(harness: Harness, tmp_pa
         assert time.monotonic() < deadline
         time.sleep(0.005)
     assert again.metrics.calibration_checks.value() == 0
+
+
+def test_the_cli_options_reach_the_settings_and_refuse_bad_values(tmp_path: Path) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from modelpilot.proxy.cli import proxy_command
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    runner = CliRunner()
+    refused = runner.invoke(proxy_command, ["--port", port, "--calibration-rate", "101"])
+    assert refused.exit_code == 2 and "--calibration-rate" in refused.output
+    off_loopback = runner.invoke(proxy_command, ["--port", port, "--judge-url", "http://example.com/grade"])
+    assert off_loopback.exit_code == 2 and "--judge-url (MODELPILOT_JUDGE_URL)" in off_loopback.output
+    both = runner.invoke(
+        proxy_command, ["--port", port, "--judge-url", "http://127.0.0.1:9/", "--judge-callable", "a:b"]
+    )
+    assert both.exit_code == 2 and "set one" in both.output
+    missing = runner.invoke(
+        proxy_command,
+        ["--port", port, "--judge-callable", "no_such_module:grade", "--control-plane", "http://127.0.0.1:9"],
+        env={"MODELPILOT_API_KEY": "mp_live_x", "XDG_STATE_HOME": str(tmp_path)},
+    )
+    assert missing.exit_code == 1 and "--judge-callable" in missing.output

@@ -168,23 +168,21 @@ def test_calibration_rows_carry_verdicts_and_spend_and_no_savings(harness: Harne
     rows = control.meter_rows()
     calibration = [r for r in rows if r.requests == 0]
     served = [r for r in rows if r.requests > 0]
-    assert len(calibration) == 1
-    (row,) = calibration
-    assert (row.served_model, row.requested_model, row.routed, row.escalated) == (
-        CHEAP,
-        REQUESTED,
-        True,
-        False,
+    # The two checks' rows (one bucket, unless a flush fell between them).
+    assert {(r.served_model, r.requested_model, r.routed, r.escalated) for r in calibration} == {
+        (CHEAP, REQUESTED, True, False)
+    }
+    assert (sum(r.judged for r in calibration), sum(r.acceptable for r in calibration)) == (2, 1)
+    assert all(
+        (r.actual_cost_micros, r.baseline_cost_micros, r.input_tokens, r.output_tokens) == (0, 0, 0, 0)
+        for r in calibration
     )
-    assert (row.judged, row.acceptable) == (2, 1)
-    assert (row.actual_cost_micros, row.baseline_cost_micros, row.input_tokens, row.output_tokens) == (
-        0,
-        0,
-        0,
-        0,
+    assert proxy.app.calibrator is not None
+    assert (
+        sum(r.calibration_cost_micros for r in calibration) == proxy.app.calibrator.ledger.spent_today() > 0
     )
-    assert row.calibration_cost_micros == proxy.app.calibrator.ledger.spent_today() > 0
     # The callers' own rows: served by the requested model (both were sampled), no calibration.
-    assert {(r.served_model, r.routed, r.requests) for r in served} == {(REQUESTED, False, 2)}
+    assert {(r.served_model, r.routed) for r in served} == {(REQUESTED, False)}
+    assert sum(r.requests for r in served) == 2
     assert all(r.calibration_cost_micros == 0 and r.judged == 0 for r in served)
     assert all(r.actual_cost_micros == r.baseline_cost_micros for r in served)
