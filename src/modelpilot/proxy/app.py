@@ -255,7 +255,12 @@ def create_app(
     calibrator = None
     if router is not None and spool is not None:
         calibrator = build_calibrator(
-            settings, upstream=real_upstream, catalog=catalog, spool=spool, metrics=metrics
+            settings,
+            upstream=real_upstream,
+            catalog=catalog,
+            spool=spool,
+            metrics=metrics,
+            sink=router.learner,  # each verdict teaches the local learner
         )
     return ProxyApp(
         settings,

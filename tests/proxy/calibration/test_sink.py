@@ -5,7 +5,6 @@ upstream)."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import orjson
 
 from modelpilot.proxy.calibration import AnthropicJudge, Calibrator, LimitsFeed, SpendLedger
+from modelpilot.proxy.learning import LocalLearner
 from modelpilot.proxy.routing import RoutePlan
 from modelpilot.proxy.spool import Spool
 from modelpilot.schema.catalog import load_catalog
@@ -23,13 +23,6 @@ from tests.proxy.metering.records import record
 
 CATALOG = load_catalog()
 REQUESTED, CHEAP = "claude-sonnet-4-6", "claude-haiku-4-5"
-
-
-@dataclass(frozen=True, slots=True)
-class PlanWithExample(RoutePlan):
-    """The plan as the local learner's engineer extends it (``RoutePlan.example``)."""
-
-    example: Any = None
 
 
 class Sink:
@@ -43,7 +36,7 @@ class Sink:
         requested_model: str,
         candidate_model: str,
         acceptable: bool,
-        source: str = "verdict",
+        source: str,
     ) -> None:
         self.calls.append(
             (
@@ -89,10 +82,8 @@ async def test_a_verdict_teaches_the_sink_and_is_metered(tmp_path: Path) -> None
         bucket="qa:t0",
         candidate_model=CHEAP,
     )
-    example = object()
-    plan = PlanWithExample(
-        requested_model=REQUESTED, category=Category.QA, decision=decision, example=example
-    )
+    example = LocalLearner().example_of(document)
+    plan = RoutePlan(requested_model=REQUESTED, category=Category.QA, decision=decision, example=example)
     job = calibrator.sample(plan, document, body)
     assert job is not None and job.example is example and not job.is_routed
     assert orjson.loads(job.candidate_body)["model"] == CHEAP

@@ -32,6 +32,7 @@ from modelpilot.proxy.calibration.judge import (
 )
 from modelpilot.proxy.calibration.sampling import LimitsFeed, Reservation, Sampler, SpendLedger
 from modelpilot.proxy.calibration.verdict import ReferenceFailedError, Verdict, settle_without_judge
+from modelpilot.proxy.learning.example import Example
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.recording import RequestRecord, decode_body
 from modelpilot.proxy.routing import RoutePlan, rewrite_model
@@ -51,12 +52,12 @@ class VerdictSink(Protocol):
 
     def record(
         self,
-        example: Any,
+        example: Example,
         *,
         requested_model: str,
         candidate_model: str,
         acceptable: bool,
-        source: str = "verdict",
+        source: str,
     ) -> None: ...
 
 
@@ -80,7 +81,7 @@ class CalibrationJob:
     candidate_body: bytes
     reservation: Reservation
     candidate_worst_micros: int
-    example: Any = None  # RoutePlan.example: the local learner's features, when there is one
+    example: Example | None = None  # RoutePlan.example: the local learner's features (in memory only)
 
 
 class _CheckBudget:
@@ -222,7 +223,7 @@ class Calibrator:
             candidate_body=candidate_body,
             reservation=reservation,
             candidate_worst_micros=candidate_worst,
-            example=getattr(plan, "example", None),
+            example=plan.example,
         )
 
     def _worst_case(
