@@ -2,10 +2,13 @@
 
 Two pieces, both pure and in memory (the hot path gains no await and no disk write):
 
-* :class:`Sampler` is an accumulator, not a coin: every routable request adds the current rate
-  (in basis points) to a credit, and a request is sampled only when the credit holds a whole
-  10,000. The number sampled therefore never exceeds ``rate x routable requests`` (summed over
-  the rates in force), at any moment, not just on average.
+* :class:`Sampler` is a dithered accumulator, not a coin: every routable request adds the current
+  rate (in basis points) to a credit, a request is sampled when the credit reaches a threshold
+  drawn at random in (0, 10,000], and each sample spends a whole 10,000. The number sampled
+  therefore never exceeds ``rate x routable requests`` rounded up (summed over the rates in
+  force), at any moment, not just on average; the random threshold keeps the samples from
+  falling in step with a periodic workload (a plain accumulator at 50 % samples every second
+  request, so a workload that alternates two kinds of request would only ever check one kind).
 * :class:`SpendLedger` holds the UTC day's calibration spend. A check starts only after it has
   *reserved* its worst-case cost and ``spent + reserved <= cap``; when it ends, the reservation is
   settled to the actual cost. The settled spend is persisted by the caller (the spool's
@@ -19,6 +22,7 @@ the wire defaults (2 %, $1) until the control plane has spoken.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,27 +87,43 @@ class LimitsFeed:
 
 
 class Sampler:
-    """The accumulator (see the module doc). Not thread-safe: it runs on the event loop."""
+    """The dithered accumulator (see the module doc). Not thread-safe: it runs on the event loop.
 
-    def __init__(self) -> None:
+    >>> sampler = Sampler(random.Random(7))
+    >>> taken = 0
+    >>> for _ in range(1_000):
+    ...     if sampler.offer(200):
+    ...         sampler.take()
+    ...         taken += 1
+    >>> taken <= 20  # at most 2 % of 1,000, rounded up
+    True
+    """
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._rng = rng or random.Random()
         self._credit = 0
+        self._threshold = self._draw()
         self.routable = 0
         self.sampled = 0
+
+    def _draw(self) -> int:
+        return self._rng.randint(1, BPS)
 
     def offer(self, rate_bps: int) -> bool:
         """Count one routable request; True when it may be sampled (call :meth:`take` if it is)."""
         if rate_bps <= 0:
             return False
         self.routable += 1
-        # Capped at one whole: credit that a blocked check (the cap) could not use does not pile
-        # up into a burst later.
+        # Capped: credit that a blocked check (the spend cap) could not use does not pile up into
+        # a burst later (at most one check beyond the rate follows a blocked spell).
         self._credit = min(self._credit + rate_bps, BPS + rate_bps)
-        return self._credit >= BPS
+        return self._credit >= self._threshold
 
     def take(self) -> None:
-        """The offered request was sampled: spend one whole of credit."""
-        assert self._credit >= BPS
+        """The offered request was sampled: spend one whole of credit and draw the next threshold."""
+        assert self._credit >= self._threshold
         self._credit -= BPS
+        self._threshold = self._draw()
         self.sampled += 1
 
 

@@ -43,6 +43,7 @@ def encode_heads(heads: dict[str, Head], *, numeric_size: int) -> bytes:
                 "g_text": [[b, g] for b, g in head.g_text.items()],
                 "level": [head.level_bias, head.level_weight, head.g_level_bias, head.g_level_weight],
                 "losses": [head.loss_full, head.loss_level],
+                "calibration": [head.cal_scale, head.cal_shift, head.g_cal_scale, head.g_cal_shift],
                 "verdicts": head.verdicts,
                 "examples": head.examples,
                 "ring": [
@@ -99,6 +100,8 @@ def decode_heads(data: bytes, *, numeric_size: int, ring_size: int) -> dict[str,
             ]
             level = _floats(raw["level"], 4)
             losses = _floats(raw["losses"], 2)
+            # Files written before the Platt scaling start it at the identity.
+            calibration = _floats(raw.get("calibration", [1.0, 0.0, 0.0, 0.0]), 4)
             heads[str(model)] = Head(
                 numeric_size=numeric_size,
                 ring_size=ring_size,
@@ -114,6 +117,10 @@ def decode_heads(data: bytes, *, numeric_size: int, ring_size: int) -> dict[str,
                 level_weight=level[1],
                 g_level_bias=level[2],
                 g_level_weight=level[3],
+                cal_scale=calibration[0],
+                cal_shift=calibration[1],
+                g_cal_scale=calibration[2],
+                g_cal_shift=calibration[3],
                 loss_full=losses[0],
                 loss_level=losses[1],
                 verdicts=max(int(raw["verdicts"]), 0),
