@@ -96,6 +96,14 @@ class UsageView(View):
     actual_cost_micros: int
     baseline_cost_micros: int
     savings_micros: int
+    feedback_reports: int
+    shadow_requests: int
+    shadow_cost_micros: int
+    #: Paired checks of ``served_model`` against ``requested_model`` (calibration rows have
+    #: ``requests`` = 0): verdicts, acceptable ones, and their spend, apart from actual cost.
+    judged: int
+    acceptable: int
+    calibration_cost_micros: int
 
     @classmethod
     def of(cls, row: tables.UsageAggregate) -> UsageView:
@@ -114,6 +122,12 @@ class UsageView(View):
             actual_cost_micros=row.actual_cost_micros,
             baseline_cost_micros=row.baseline_cost_micros,
             savings_micros=row.baseline_cost_micros - row.actual_cost_micros,
+            feedback_reports=row.feedback_reports,
+            shadow_requests=row.shadow_requests,
+            shadow_cost_micros=row.shadow_cost_micros,
+            judged=row.judged,
+            acceptable=row.acceptable,
+            calibration_cost_micros=row.calibration_cost_micros,
         )
 
 
