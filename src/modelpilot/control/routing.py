@@ -5,6 +5,11 @@ choice (:mod:`modelpilot.control.policy`), as a :class:`~modelpilot.schema.wire.
 - ``shadow``: the requested model, with ``shadow_model`` = what routing would have chosen, so the
   proxy meters what it would have saved (no exploration: shadow traffic teaches nothing);
 - ``on``: the chosen model.
+
+In modes ``shadow`` and ``on`` a decision also names ``candidate_model``, the cheaper model a
+paired check (calibration) compares with the requested one: the cheapest allowed model that can
+take the request, whether or not the policy chose it. None when routing is off, for a category
+whose rule is ``never``, for a pinned requested model, and when no cheaper model qualifies.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from modelpilot.control.policy import explain
+from modelpilot.control.policy.candidates import candidates
 from modelpilot.control.policy.choose import choose
 from modelpilot.control.policy.outcomes import OutcomeCache, OutcomeRow, Outcomes
 from modelpilot.control.policy.prior import Prior, load_prior
 from modelpilot.control.policy.settings import RoutingSettings
 from modelpilot.control.store.queries import deployments as queries
-from modelpilot.schema.catalog import Catalog
+from modelpilot.schema.catalog import Catalog, ModelSpec
 from modelpilot.schema.wire import DecisionReason, RouteDecision, RouteRequest, bucket_of
 
 #: How far back a deployment's own outcomes count: long enough to accumulate evidence, short
@@ -40,6 +46,7 @@ def _decision(
     ttl_s: int,
     routed: bool = False,
     shadow_model: str | None = None,
+    candidate_model: str | None = None,
 ) -> RouteDecision:
     return RouteDecision(
         decision_id=str(uuid.uuid4()),
@@ -50,7 +57,22 @@ def _decision(
         bucket=bucket_of(request),
         explanation=explain.clip(explanation),
         shadow_model=shadow_model,
+        candidate_model=candidate_model,
     )
+
+
+def paired_check_candidate(
+    catalog: Catalog, requested: ModelSpec, request: RouteRequest, settings: RoutingSettings, *, now: datetime
+) -> str | None:
+    """The model a paired check compares with ``requested`` (see the module docstring)."""
+    if settings.mode == "off" or requested.id in settings.pins or request.requested_model in settings.pins:
+        return None
+    rule = settings.category_rules.get(request.category)
+    if rule is not None and rule.action == "never":
+        return None
+    allowed = set(settings.allowed_models) if settings.allowed_models is not None else None
+    cheaper = candidates(catalog, requested, request.features, now=now, allowed=allowed)
+    return cheaper[0].id if cheaper else None
 
 
 def decide_route(
@@ -105,6 +127,7 @@ def decide_route(
         rng=rng,
         now=now,
     )
+    candidate = paired_check_candidate(catalog, requested, request, settings, now=now)
     if settings.mode == "shadow":
         return _decision(
             request,
@@ -113,6 +136,7 @@ def decide_route(
             explanation=explain.shadow(choice.explanation),
             ttl_s=ttl_s,
             shadow_model=choice.model,
+            candidate_model=candidate,
         )
     if choice.reason is DecisionReason.EXPLORATION:
         ttl_s = max(1, ttl_s // _EXPLORATION_TTL_SHARE) if ttl_s > 0 else 0
@@ -123,6 +147,7 @@ def decide_route(
         reason=choice.reason,
         explanation=choice.explanation,
         ttl_s=ttl_s,
+        candidate_model=candidate,
     )
 
 
