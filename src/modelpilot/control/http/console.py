@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -109,8 +110,24 @@ def _date_filter(value: str | None) -> date | None:
         raise InvalidRequestError("dates are YYYY-MM-DD") from exc
 
 
+def _scaled(text: str, scale: int) -> int:
+    """A decimal a person typed (``2.5`` %, ``1.50`` $) in whole units of ``1/scale``;
+    ``ValueError`` for anything else (more decimals than the unit has, not a number)."""
+    try:
+        value = Decimal(text.strip()) * scale
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError("too many decimals")
+    return int(value)
+
+
 def _settings_from_form(form: FormData, current: RoutingSettings) -> RoutingSettings:
-    """The routing settings a settings form posted (pins are kept as they were)."""
+    """The routing settings a settings form posted (pins are kept as they were; calibration
+    fields left out keep their values). The calibration rate is typed in percent and the daily
+    cap in dollars."""
+    rate = form.get("calibration_rate_percent")
+    cap = form.get("calibration_daily_cap_usd")
     rules: dict[Category, CategoryRule] = {}
     for category in Category:
         action = str(form.get(f"rule_{category.value}", "default"))
@@ -128,6 +145,10 @@ def _settings_from_form(form: FormData, current: RoutingSettings) -> RoutingSett
         pins=current.pins,
         metadata_logs=form.get("metadata_logs") == "on",
         log_retention_days=int(str(form.get("log_retention_days", "30"))),
+        calibration_rate_bps=_scaled(str(rate), 100) if rate is not None else current.calibration_rate_bps,
+        calibration_daily_cap_micros=(
+            _scaled(str(cap), 1_000_000) if cap is not None else current.calibration_daily_cap_micros
+        ),
     )
 
 

@@ -104,6 +104,9 @@ def find_route_grant_row(connection: Connection, *, key_hash: str) -> Row[*tuple
             Deployment.pins,
             Deployment.metadata_logs,
             Deployment.log_retention_days,
+            Deployment.calibration_rate_bps,
+            Deployment.calibration_daily_cap_micros,
+            Deployment.settings_version,
         )
         .join(Deployment, Deployment.id == ApiKey.deployment_id)
         .join(Account, Account.id == Deployment.account_id)
@@ -141,16 +144,30 @@ def set_routing_settings(
     pins: dict[str, str],
     metadata_logs: bool,
     log_retention_days: int,
-) -> None:
-    """Overwrite a deployment's routing settings (the caller validated them and commits)."""
-    deployment.routing_mode = mode
-    deployment.quality_target = quality_target
-    deployment.allowed_models = allowed_models
-    deployment.category_rules = category_rules
-    deployment.pins = pins
-    deployment.metadata_logs = metadata_logs
-    deployment.log_retention_days = log_retention_days
+    calibration_rate_bps: int,
+    calibration_daily_cap_micros: int,
+) -> bool:
+    """Overwrite a deployment's routing settings (the caller validated them and commits). When
+    anything changed, ``settings_version`` goes up by one in the same statement (atomic against
+    a concurrent save on another replica); returns whether it did."""
+    wanted: dict[str, Any] = {
+        "routing_mode": mode,
+        "quality_target": quality_target,
+        "allowed_models": allowed_models,
+        "category_rules": category_rules,
+        "pins": pins,
+        "metadata_logs": metadata_logs,
+        "log_retention_days": log_retention_days,
+        "calibration_rate_bps": calibration_rate_bps,
+        "calibration_daily_cap_micros": calibration_daily_cap_micros,
+    }
+    changed = any(getattr(deployment, name) != value for name, value in wanted.items())
+    for name, value in wanted.items():
+        setattr(deployment, name, value)
+    if changed:
+        deployment.settings_version = Deployment.settings_version + 1
     session.flush()
+    return changed
 
 
 def routed_outcome_sums(
