@@ -249,14 +249,13 @@ async def test_verdicts_and_calibration_spend_are_summed_once(client, proxy, eng
     assert count(engine, UsageAggregate) == 2
 
 
-async def test_more_acceptable_than_judged_is_refused_and_not_stored(client, proxy, engine):
-    _, _, headers = proxy
-    batch = payloads.meter_batch(payloads.meter_row(), calibration_row(judged=1, acceptable=2))
+async def test_more_acceptable_than_judged_counts_as_all_acceptable(client, proxy):
+    tenant, deployment, headers = proxy
+    batch = payloads.meter_batch(calibration_row(judged=1, acceptable=2))
     response = await client.post("/v1/meter", json=batch, headers=headers)
-    assert response.status_code == 422
-    assert response.json()["errors"] == [{"path": "$.rows[1].acceptable", "reason": "greater_than_judged"}]
-    assert count(engine, UsageAggregate) == 0
-    assert count(engine, IngestedBatch) == 0
+    assert response.status_code == 200
+    (row,) = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    assert (row["judged"], row["acceptable"]) == (1, 1)
 
 
 @pytest.mark.parametrize("field", ["judged", "acceptable", "calibration_cost_micros"])

@@ -99,14 +99,16 @@ class Totals:
         self.output_tokens += row.output_tokens
         self.actual_cost_micros += row.actual_cost_micros
         self.baseline_cost_micros += row.baseline_cost_micros
-        self.shadow_requests += row.shadow_requests
-        if row.shadow_requests and row.requests:
-            self.would_save_micros += (
-                row.actual_cost_micros // row.requests * row.shadow_requests - row.shadow_cost_micros
+        # Columns with defaults read None on a row not yet flushed: zero, like the database.
+        shadow_requests = row.shadow_requests or 0
+        self.shadow_requests += shadow_requests
+        if shadow_requests and row.requests:
+            self.would_save_micros += row.actual_cost_micros // row.requests * shadow_requests - (
+                row.shadow_cost_micros or 0
             )
-        self.judged += row.judged
-        self.acceptable += row.acceptable
-        self.calibration_cost_micros += row.calibration_cost_micros
+        self.judged += row.judged or 0
+        self.acceptable += row.acceptable or 0
+        self.calibration_cost_micros += row.calibration_cost_micros or 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Literal
 
 #: Two-sided 95 % normal quantile.
 Z_95 = 1.959963984540054
-Status = Literal["none", "meets", "below", "unclear"]
+Status = Literal["none", "meets", "below", "unclear", "no_target"]
 
 
 def wilson_interval(successes: int, trials: int, *, z: float = Z_95) -> tuple[float, float]:
@@ -37,8 +37,9 @@ class Quality:
     """Verdicts on a cheaper model's answers and what they say about a quality target.
 
     ``status``: ``none`` (nothing judged), ``meets`` (the whole interval is at or above the
-    target), ``below`` (the whole interval is below it) or ``unclear`` (the interval straddles
-    it: more verdicts needed).
+    target), ``below`` (the whole interval is below it), ``unclear`` (the interval straddles
+    it: more verdicts needed) or ``no_target`` (verdicts, but no single target applies, as
+    over several deployments).
     """
 
     judged: int
@@ -54,8 +55,10 @@ class Quality:
 
     @property
     def status(self) -> Status:
-        if not self.judged or self.target is None:
-            return "none" if not self.judged else "unclear"
+        if not self.judged:
+            return "none"
+        if self.target is None:
+            return "no_target"
         if self.low >= self.target:
             return "meets"
         if self.high < self.target:
@@ -77,16 +80,17 @@ def describe(quality: Quality) -> str:
     if quality.share is None:
         return "nothing judged yet"
     text = (
-        f"{_percent(quality.share)} acceptable (95% CI {_percent(quality.low)}-{_percent(quality.high)}, "
+        f"{percent(quality.share)} acceptable (95% CI {percent(quality.low)}-{percent(quality.high)}, "
         f"{quality.judged:,} judged)"
     )
     if quality.target is not None:
-        text += f", target {_percent(quality.target)}"
+        text += f", target {percent(quality.target)}"
         text += {"meets": ": meets it", "below": ": below it", "unclear": ": not yet conclusive"}.get(
             quality.status, ""
         )
     return text
 
 
-def _percent(value: float) -> str:
+def percent(value: float) -> str:
+    """``0.9361`` -> ``93.6%``."""
     return f"{value * 100:.1f}%"

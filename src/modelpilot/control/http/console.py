@@ -5,6 +5,8 @@ the request log, billing and administration. Every page reads through the signed
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -20,6 +22,7 @@ from modelpilot.control import (
     billing,
     dashboard,
     deployments,
+    quality,
     request_log,
     sessions,
 )
@@ -29,6 +32,7 @@ from modelpilot.control.http.dependencies import Db, State, current_session
 from modelpilot.control.http.html import STATIC_FILES, render, static_body, static_version
 from modelpilot.control.policy.settings import CategoryRule, RoutingSettings
 from modelpilot.control.sessions import ActiveSession
+from modelpilot.control.store.tables import Deployment
 from modelpilot.schema.wire import Category
 
 Reader = Annotated[ActiveSession, Depends(current_session)]
@@ -54,7 +58,39 @@ def _period(state: State, period: str | None, start: str | None, end: str | None
     return dashboard.choose_period(period, start=start, end=end, now=state.clock())
 
 
-def _dashboard_context(summary: dashboard.Summary) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _DeploymentQuality:
+    """One deployment's row of the account dashboard's quality table."""
+
+    deployment: Deployment
+    totals: dashboard.Totals
+    quality: quality.Quality
+
+
+def _quality_context(
+    summary: dashboard.Summary, deployment: Deployment | None, owned: Sequence[Deployment]
+) -> dict[str, Any]:
+    target = deployment.quality_target if deployment is not None else None
+    per_deployment = [
+        _DeploymentQuality(d, totals, totals.quality(d.quality_target))
+        for d in owned
+        for totals in [summary.by_deployment.get(d.id, dashboard.Totals())]
+    ]
+    shadowing = [d for d in owned if d.routing_mode == "shadow"]
+    return {
+        "quality": summary.totals.quality(target),
+        "pair_quality": {pair: totals.quality(target) for pair, totals in summary.by_model},
+        "per_deployment": per_deployment,
+        # Shadow mode is how a cautious customer decides: its "would have saved" leads the page.
+        "is_shadow": bool(shadowing) or summary.totals.shadow_requests > 0,
+        "checks_off": [d for d in owned if d.calibration_rate_bps == 0],
+        "pct": quality.percent,
+    }
+
+
+def _dashboard_context(
+    summary: dashboard.Summary, *, deployment: Deployment | None, owned: Sequence[Deployment]
+) -> dict[str, Any]:
     labels = [p.start.strftime("%H:%M" if summary.period.step == "hour" else "%b %d") for p in summary.series]
     baseline = [p.totals.baseline_cost_micros for p in summary.series]
     actual = [p.totals.actual_cost_micros for p in summary.series]
@@ -96,6 +132,7 @@ def _dashboard_context(summary: dashboard.Summary) -> dict[str, Any]:
         "max_model": max((t.requests for _, t in summary.by_model), default=0),
         "usd": charts.format_usd,
         "share": charts.format_share,
+        **_quality_context(summary, deployment, owned),
     }
 
 
@@ -191,14 +228,15 @@ def console_router() -> APIRouter:
         summary = dashboard.account_summary(
             db, account_id=active.account.id, deployment_id=None, period=chosen
         )
+        owned = deployments.list_deployments(db, account_id=active.account.id)
         return render(
             state,
             "console/dashboard.html",
             active=active,
             nav="dashboard",
             deployment=None,
-            deployments=deployments.list_deployments(db, account_id=active.account.id),
-            **_dashboard_context(summary),
+            deployments=owned,
+            **_dashboard_context(summary, deployment=None, owned=owned),
         )
 
     @router.get("/console/deployments/{deployment_id}")
@@ -223,7 +261,7 @@ def console_router() -> APIRouter:
             nav="deployments",
             deployment=deployment,
             tab="dashboard",
-            **_dashboard_context(summary),
+            **_dashboard_context(summary, deployment=deployment, owned=[deployment]),
         )
 
     # -- deployments -------------------------------------------------------------------------------
