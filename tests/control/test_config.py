@@ -165,3 +165,13 @@ async def test_remembered_grants_are_forgotten_on_a_settings_change(replicas) ->
     config = await config_of(b, headers)
     assert (config.version, config.mode) == (2, "shadow")
     uuid.UUID(deployment)
+
+
+async def test_config_is_in_the_openapi_document(client):
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/config"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/DeploymentConfig"
+    )
+    assert {"401", "403"} <= set(operation["responses"])
+    assert "version" in document["components"]["schemas"]["DeploymentConfig"]["properties"]
