@@ -209,3 +209,11 @@ async def test_the_json_summary_carries_what_the_dashboard_shows(new_tenant, cli
     assert (await stranger.client.get(f"/api/deployments/{deployment}/summary")).status_code == 404
     bad = await tenant.client.get(f"/api/deployments/{deployment}/summary?period=custom&start=x")
     assert bad.status_code == 422
+
+
+async def test_the_billing_page_shows_calibration_spend_apart_from_the_fee(new_tenant, client):
+    tenant, _, _ = await metered(new_tenant, client, payloads.meter_row(), calibration_row(10, 9, 31_000))
+    page = (await tenant.client.get("/console/billing")).text
+    assert kpi(page, "mtd-calibration") == format_usd(31_000)
+    assert kpi(page, "mtd-savings") == format_usd(12_000)
+    assert kpi(page, "mtd-fee") == format_usd(12_000 * 2000 // 10_000)
