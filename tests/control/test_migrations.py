@@ -87,3 +87,51 @@ def test_0003_keeps_existing_usage_and_gives_deployments_the_calibration_default
             assert connection.execute(text("SELECT requests FROM usage_aggregates")).scalar_one() == 7
     finally:
         engine.dispose()
+
+
+def test_upgrading_from_0001_keeps_keys_and_usage(db_url):
+    """0002 rebuilds ``deployments`` on SQLite (it drops a column); rows referencing it must
+    survive the rebuild instead of being cascade-deleted."""
+    engine = create_db_engine(db_url)
+    try:
+        upgrade(engine, "0001")
+        account, deployment, key = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        now = datetime(2026, 11, 28, 10)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (id, email, password_hash, is_admin, created_at) "
+                    "VALUES (:id, 'old@example.com', 'x', false, :now)"
+                ).bindparams(bindparam("id", type_=Uuid()), bindparam("now", type_=DateTime(timezone=True))),
+                {"id": account, "now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO deployments (id, account_id, name, routing_enabled, created_at) "
+                    "VALUES (:id, :a, 'p', false, :now)"
+                ).bindparams(
+                    bindparam("id", type_=Uuid()),
+                    bindparam("a", type_=Uuid()),
+                    bindparam("now", type_=DateTime(timezone=True)),
+                ),
+                {"id": deployment, "a": account, "now": now},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO api_keys (id, deployment_id, name, key_hash, display_prefix, created_at) "
+                    "VALUES (:id, :d, 'k', :hash, 'mp_live_abcd', :now)"
+                ).bindparams(
+                    bindparam("id", type_=Uuid()),
+                    bindparam("d", type_=Uuid()),
+                    bindparam("now", type_=DateTime(timezone=True)),
+                ),
+                {"id": key, "d": deployment, "hash": "0" * 64, "now": now},
+            )
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM api_keys")).scalar_one() == 1
+            assert connection.execute(text("SELECT routing_mode FROM deployments")).scalar_one() == "off"
+            if connection.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        engine.dispose()
