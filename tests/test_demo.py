@@ -14,7 +14,8 @@ import click
 import pytest
 
 from modelpilot.demo.cli import _client, summary_table
-from modelpilot.demo.metered import Totals
+from modelpilot.demo.metered import DeploymentSettings, Totals
+from modelpilot.demo.verdicts import quality_lines, shadow_lines
 from modelpilot.demo.workload import plan
 from tests.stack_process import metered_requests, start_up
 
@@ -66,6 +67,10 @@ def test_the_demo_reports_what_the_control_plane_metered(tmp_path: Path) -> None
         assert kind in result.stdout
     assert "as metered by the control plane" in result.stdout
     assert "response headers agree" in result.stdout
+    # The measured quality follows the savings: verdicts when paired checks judged some answers,
+    # else why not and how to get them (2 % of 15 requests may well judge none).
+    assert result.stdout.index("Measured quality") > result.stdout.index("total ")
+    assert "  total: " in result.stdout or "nothing was judged in this run" in result.stdout
 
     requests, routed, escalated, baseline, actual, savings, _ = _total_row(result.stdout)
     assert int(requests) == metered["requests"] == 15
@@ -78,6 +83,7 @@ def test_the_demo_reports_what_the_control_plane_metered(tmp_path: Path) -> None
 
     assert without_state.returncode == 0, without_state.stdout + without_state.stderr
     assert "computed from the proxy's response headers" in without_state.stdout
+    assert "Measured quality: unknown without `modelpilot up`'s state directory" in without_state.stdout
     assert _total_row(without_state.stdout)[0] == "2"
 
 
@@ -150,3 +156,57 @@ def test_a_refused_key_ends_with_the_fix(tmp_path: Path) -> None:
     assert "The upstream refused the API key: set ANTHROPIC_API_KEY in this shell too." in result.stderr
     assert result.stderr.strip().splitlines()[-1] == "Error: every request failed; see the errors above"
     assert "Traceback" not in result.stderr
+
+
+def _verdict_totals(**extra: int) -> Totals:
+    def bucket(requests: int, **fields: int) -> Counter[str]:
+        return Counter(requests=requests, actual_cost_micros=1_000 * requests, **fields)
+
+    return Totals(
+        {
+            ("chat", "claude-sonnet-4-6", "claude-haiku-4-5", True, False): bucket(
+                3, judged=30, acceptable=29, calibration_cost_micros=4_000
+            ),
+            ("qa", "claude-sonnet-4-6", "claude-haiku-5-5", False, False): bucket(
+                0, judged=10, acceptable=9, calibration_cost_micros=1_000
+            ),
+            ("code", "claude-sonnet-4-6", "claude-sonnet-4-6", False, False): bucket(4, **extra),
+        }
+    )
+
+
+def test_the_demo_ends_with_measured_quality_and_calibration_spend() -> None:
+    settings = DeploymentSettings(routing_mode="on", quality_target=0.95, calibration_rate_bps=200)
+    lines = quality_lines(_verdict_totals(), settings)
+    assert lines[1].startswith("  claude-sonnet-4-6 -> claude-haiku-4-5: 96.7% acceptable (95% CI ")
+    assert lines[2].startswith("  claude-sonnet-4-6 -> claude-haiku-5-5: 90.0% acceptable (95% CI ")
+    assert lines[3].startswith("  total: 95.0% acceptable (95% CI ")
+    assert lines[3].endswith("40 judged), target 95.0%: not yet conclusive")
+    assert lines[4].startswith("Quality checks cost $0.005000 on your Anthropic key")
+    # The calibration-only pair has no row of its own in the savings table (header, 2 pairs).
+    table = summary_table(_verdict_totals())
+    assert sum(" -> " in line for line in table) == 3
+    assert not any("claude-haiku-5-5" in line for line in table)
+    assert next(line for line in table if line.startswith("total")).split()[1] == "7"
+
+
+def test_with_nothing_judged_the_demo_says_how_to_turn_checks_on() -> None:
+    empty = Totals({("code", "a", "a", False, False): Counter(requests=1)})
+    off = DeploymentSettings(routing_mode="on", quality_target=0.95, calibration_rate_bps=0)
+    (line,) = quality_lines(empty, off)
+    assert "quality checks (calibration) are off" in line and "Quality checks" in line
+    (line,) = quality_lines(empty, DeploymentSettings("on", 0.95, 200))
+    assert "sample 2% of routable requests" in line
+
+
+def test_shadow_mode_leads_with_what_routing_would_have_saved() -> None:
+    settings = DeploymentSettings(routing_mode="shadow", quality_target=0.95, calibration_rate_bps=200)
+    totals = _verdict_totals(shadow_requests=2, shadow_cost_micros=500)
+    lines = shadow_lines(totals, settings)
+    # 2 shadow requests at 1,000 each, minus 500 on the cheaper model.
+    assert lines[0] == (
+        "Shadow mode: nothing was routed. Routing would have saved $0.001500 on these requests "
+        "(2 of 7 would have gone to a cheaper model)."
+    )
+    assert shadow_lines(totals, DeploymentSettings("on", 0.95, 200))  # shadow rows still count
+    assert shadow_lines(_verdict_totals(), DeploymentSettings("on", 0.95, 200)) == []

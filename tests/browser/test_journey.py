@@ -1,8 +1,9 @@
 """Issue 6: the customer journey in headless Chromium, against real servers on loopback.
 
 sign up → create a deployment → create a key (shown once, then never again) → send traffic with
-the official SDK through a proxy that uses that key → the dashboard shows the metered savings →
-export the usage CSV and check its rows → revoke the key → the proxy fails open → an admin
+the official SDK through a proxy that uses that key → the dashboard shows the metered savings and,
+beside them, the measured quality of paired checks (issue 14) → set the share of quality checks
+in the settings form → export the usage CSV and check its rows → revoke the key → the proxy fails open → an admin
 suspends the account → the customer is signed out.
 
 Screenshots of the main pages (desktop and 375 px wide) go to ``artifacts/browser/`` (ignored by
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx2 as httpx
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session
 from modelpilot.control import accounts
 from modelpilot.control.app import create_app as create_control
 from modelpilot.control.http.charts import format_usd
+from modelpilot.control.quality import measure, percent
 from modelpilot.control.store.engine import create_db_engine
 from modelpilot.control.store.migrate import upgrade
 from modelpilot.control.store.tables import Deployment, UsageAggregate
@@ -66,6 +69,7 @@ EMAIL = "customer@example.com"
 ADMIN_EMAIL = "admin@example.com"
 PASSWORD = "correct horse battery"
 REQUESTED = "claude-sonnet-4-6"
+CANDIDATE = "claude-haiku-4-5"
 PROMPTS = ("Summarize: the meeting moved to Tuesday.", "Translate 'good morning' to French.", "What is 2+2?")
 
 
@@ -141,6 +145,18 @@ class World:
             ).one()
         return int(row[0]), int(row[1]), int(row[2])
 
+    def verdicts(self, deployment_id: str) -> tuple[int, int, int]:
+        """(judged, acceptable, calibration spend) the control plane holds for the deployment."""
+        with Session(self.engine) as db:
+            row = db.execute(
+                select(
+                    func.coalesce(func.sum(UsageAggregate.judged), 0),
+                    func.coalesce(func.sum(UsageAggregate.acceptable), 0),
+                    func.coalesce(func.sum(UsageAggregate.calibration_cost_micros), 0),
+                ).where(UsageAggregate.deployment_id == uuid.UUID(deployment_id))
+            ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
     def deployment_ids(self) -> list[str]:
         with Session(self.engine) as db:
             return [str(i) for i in db.scalars(select(Deployment.id))]
@@ -190,6 +206,32 @@ def send_traffic(proxy_url: str, prompts: tuple[str, ...]) -> list[anthropic.typ
         ]
     finally:
         client.close()
+
+
+def send_verdicts(control_url: str, key: str) -> None:
+    """Paired-check verdicts as a proxy meters them (counts only, no request of their own)."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    row = {
+        "hour": hour.isoformat(),
+        "category": "summarization",
+        "requested_model": REQUESTED,
+        "served_model": CANDIDATE,
+        "routed": False,
+        "escalated": False,
+        "requests": 0,
+        "actual_cost_micros": 0,
+        "baseline_cost_micros": 0,
+        "judged": 40,
+        "acceptable": 39,
+        "calibration_cost_micros": 2_500,
+    }
+    response = httpx.post(
+        f"{control_url}/v1/meter",
+        json={"batch_id": str(uuid.uuid4()), "rows": [row]},
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
 
 
 def test_the_customer_journey(world: World, browser: Browser, shots: Shots) -> None:
@@ -246,6 +288,32 @@ def test_the_customer_journey(world: World, browser: Browser, shots: Shots) -> N
     expect(page.get_by_test_id("spend")).to_have_text(format_usd(actual))
     expect(page.locator("svg.chart")).to_have_count(2)
     shots.take(page, "03-deployment-dashboard")
+
+    # Paired checks arrive as counts: the measured quality shows beside the savings, with its
+    # interval against the deployment's 95 % target, and their spend apart from it.
+    send_verdicts(base, secret)
+    judged, acceptable, calibration = world.verdicts(deployment_id)
+    assert judged >= 40
+    measured = measure(judged=judged, acceptable=acceptable, target=0.95)
+    page.goto(f"{base}/console/deployments/{deployment_id}?period=7d")
+    kpis = page.locator("dl.kpis")
+    expect(kpis.get_by_test_id("savings")).to_have_text(format_usd(baseline - actual))
+    expect(kpis.get_by_test_id("quality")).to_have_text(percent(acceptable / judged))
+    expect(page.get_by_test_id("quality-interval")).to_have_text(
+        f"{percent(measured.low)} to {percent(measured.high)}"
+    )
+    expect(page.get_by_test_id("judged")).to_have_text(f"{judged:,}")
+    expect(page.get_by_test_id("quality-status")).to_contain_text("95.0% quality target")
+    expect(page.get_by_test_id("calibration-spend")).to_have_text(format_usd(calibration))
+    expect(page.locator(f'tr[data-pair="{REQUESTED}->{CANDIDATE}"]')).to_contain_text(f"{judged:,}")
+    shots.take(page, "03b-measured-quality")
+
+    # The share of quality checks is a routing setting like the others.
+    page.goto(f"{base}/console/deployments/{deployment_id}/settings")
+    page.get_by_label("Share of routable requests checked").fill("5")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved.")
+    expect(page.get_by_label("Share of routable requests checked")).to_have_value("5")
     page.goto(f"{base}/console")
     expect(page.get_by_test_id("savings")).to_have_text(format_usd(baseline - actual))
     shots.take(page, "04-account-dashboard")

@@ -207,3 +207,73 @@ async def test_a_full_bucket_stays_at_the_maximum(client, proxy, engine):
     usage = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
     assert usage[0]["actual_cost_micros"] == 2**63 - 1
     assert usage[0]["requests"] == 6
+
+
+def calibration_row(**overrides):
+    """A paired-check row: no request of its own, verdicts on the candidate and their spend."""
+    row = payloads.meter_row(
+        requests=0,
+        input_tokens=0,
+        output_tokens=0,
+        actual_cost_micros=0,
+        baseline_cost_micros=0,
+        judged=4,
+        acceptable=3,
+        calibration_cost_micros=900,
+    )
+    row.update(overrides)
+    return row
+
+
+async def test_verdicts_and_calibration_spend_are_summed_once(client, proxy, engine):
+    tenant, deployment, headers = proxy
+    # A calibration row shares its bucket with the routed requests it checked, and one with
+    # routed=False (the policy had not chosen the candidate) has its own.
+    batch = payloads.meter_batch(payloads.meter_row(), calibration_row(), calibration_row(routed=False))
+    first = await client.post("/v1/meter", json=batch, headers=headers)
+    again = await client.post("/v1/meter", json=batch, headers=headers)
+    more = await client.post(
+        "/v1/meter", json=payloads.meter_batch(calibration_row(judged=2, acceptable=2)), headers=headers
+    )
+    assert [r.status_code for r in (first, again, more)] == [200, 200, 200]
+    assert again.json()["duplicate"] is True
+    usage = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    by_routed = {row["routed"]: row for row in usage}
+    routed, unrouted = by_routed[True], by_routed[False]
+    assert (routed["requests"], routed["judged"], routed["acceptable"]) == (3, 6, 5)
+    assert routed["calibration_cost_micros"] == 1800
+    # Calibration spend is never actual or baseline cost.
+    assert (routed["actual_cost_micros"], routed["baseline_cost_micros"]) == (6000, 18000)
+    assert (unrouted["requests"], unrouted["judged"], unrouted["acceptable"]) == (0, 4, 3)
+    assert (unrouted["actual_cost_micros"], unrouted["savings_micros"]) == (0, 0)
+    assert count(engine, UsageAggregate) == 2
+
+
+async def test_more_acceptable_than_judged_counts_as_all_acceptable(client, proxy):
+    tenant, deployment, headers = proxy
+    batch = payloads.meter_batch(calibration_row(judged=1, acceptable=2))
+    response = await client.post("/v1/meter", json=batch, headers=headers)
+    assert response.status_code == 200
+    (row,) = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
+    assert (row["judged"], row["acceptable"]) == (1, 1)
+
+
+@pytest.mark.parametrize("field", ["judged", "acceptable", "calibration_cost_micros"])
+@pytest.mark.parametrize("value", [-1, 10**14, 1.5, None])
+async def test_verdict_counters_are_checked_like_every_counter(client, proxy, engine, field, value):
+    _, _, headers = proxy
+    row = calibration_row(judged=5, acceptable=5)
+    row[field] = value
+    response = await client.post("/v1/meter", json=payloads.meter_batch(row), headers=headers)
+    assert response.status_code == 422
+    assert any(error["path"].endswith(field) for error in response.json()["errors"])
+    assert count(engine, UsageAggregate) == 0
+
+
+async def test_the_firewall_refuses_content_beside_verdicts(client, proxy, engine):
+    _, _, headers = proxy
+    row = calibration_row(judge_rationale="The candidate's answer was as good because it said hello")
+    response = await client.post("/v1/meter", json=payloads.meter_batch(row), headers=headers)
+    assert response.status_code == 422
+    assert "hello" not in response.text
+    assert count(engine, UsageAggregate) == 0

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelpilot.control.errors import InvalidRequestError
+from modelpilot.control.quality import Quality, measure
 from modelpilot.control.store.tables import Deployment, UsageAggregate
 
 Step = Literal["hour", "day"]
@@ -73,10 +74,22 @@ class Totals:
     output_tokens: int = 0
     actual_cost_micros: int = 0
     baseline_cost_micros: int = 0
+    #: Shadow mode: requests routing would have sent to a cheaper model, and what that would
+    #: have saved (estimated as in :mod:`modelpilot.control.usage`). Reported, never billed.
+    shadow_requests: int = 0
+    would_save_micros: int = 0
+    #: Paired checks: verdicts, acceptable ones, and their spend (never in actual or savings).
+    judged: int = 0
+    acceptable: int = 0
+    calibration_cost_micros: int = 0
 
     @property
     def savings_micros(self) -> int:
         return self.baseline_cost_micros - self.actual_cost_micros
+
+    def quality(self, target: float | None) -> Quality:
+        """The measured quality of these verdicts against ``target``."""
+        return measure(judged=self.judged, acceptable=self.acceptable, target=target)
 
     def add(self, row: UsageAggregate) -> None:
         self.requests += row.requests
@@ -86,6 +99,16 @@ class Totals:
         self.output_tokens += row.output_tokens
         self.actual_cost_micros += row.actual_cost_micros
         self.baseline_cost_micros += row.baseline_cost_micros
+        # Columns with defaults read None on a row not yet flushed: zero, like the database.
+        shadow_requests = row.shadow_requests or 0
+        self.shadow_requests += shadow_requests
+        if shadow_requests and row.requests:
+            self.would_save_micros += row.actual_cost_micros // row.requests * shadow_requests - (
+                row.shadow_cost_micros or 0
+            )
+        self.judged += row.judged or 0
+        self.acceptable += row.acceptable or 0
+        self.calibration_cost_micros += row.calibration_cost_micros or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +128,7 @@ class Summary:
     series: list[Point] = field(default_factory=list)
     by_category: list[tuple[str, Totals]] = field(default_factory=list)
     by_model: list[tuple[tuple[str, str], Totals]] = field(default_factory=list)
+    by_deployment: dict[uuid.UUID, Totals] = field(default_factory=dict)
 
 
 def _bucket_starts(period: Period) -> list[datetime]:
@@ -133,7 +157,9 @@ def summarize(rows: Iterable[UsageAggregate], period: Period) -> Summary:
     buckets = {start: Totals() for start in _bucket_starts(period)}
     categories: dict[str, Totals] = defaultdict(Totals)
     models: dict[tuple[str, str], Totals] = defaultdict(Totals)
+    by_deployment: dict[uuid.UUID, Totals] = defaultdict(Totals)
     for row in rows:
+        by_deployment[row.deployment_id].add(row)
         summary.totals.add(row)
         bucket = buckets.get(_bucket_of(row.hour, period.step))
         if bucket is not None:
@@ -142,7 +168,9 @@ def summarize(rows: Iterable[UsageAggregate], period: Period) -> Summary:
         models[(row.requested_model, row.served_model)].add(row)
     summary.series = [Point(start, totals) for start, totals in buckets.items()]
     summary.by_category = sorted(categories.items(), key=lambda item: (-item[1].requests, item[0]))
-    summary.by_model = sorted(models.items(), key=lambda item: (-item[1].requests, item[0]))
+    # Calibration rows (requests = 0) still name a requested -> candidate pair: they sort last.
+    summary.by_model = sorted(models.items(), key=lambda item: (-item[1].requests, -item[1].judged, item[0]))
+    summary.by_deployment = dict(by_deployment)
     return summary
 
 

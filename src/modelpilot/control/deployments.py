@@ -107,6 +107,10 @@ class RoutingColumns(Protocol):
     def metadata_logs(self) -> bool: ...
     @property
     def log_retention_days(self) -> int: ...
+    @property
+    def calibration_rate_bps(self) -> int: ...
+    @property
+    def calibration_daily_cap_micros(self) -> int: ...
 
 
 def routing_settings_of(deployment: RoutingColumns) -> RoutingSettings:
@@ -126,6 +130,8 @@ def routing_settings_of(deployment: RoutingColumns) -> RoutingSettings:
         pins=dict(deployment.pins or {}),
         metadata_logs=deployment.metadata_logs,
         log_retention_days=deployment.log_retention_days,
+        calibration_rate_bps=deployment.calibration_rate_bps,
+        calibration_daily_cap_micros=deployment.calibration_daily_cap_micros,
     )
 
 
@@ -147,7 +153,8 @@ def update_routing_settings(
 ) -> RoutingSettings:
     """Replace the routing settings of one of the account's deployments and commit. Model ids
     must be in the catalog (aliases are stored as canonical ids); the retention is capped by the
-    control plane's ``max_retention_days``."""
+    control plane's ``max_retention_days``. A change bumps the deployment's settings version in
+    the same transaction (what ``GET /v1/config`` reports)."""
     deployment = get_deployment(session, account_id=account_id, deployment_id=deployment_id)
     problems = catalog_problems(settings, catalog, max_retention_days=max_retention_days)
     if problems:
@@ -178,6 +185,8 @@ def update_routing_settings(
         pins={canonical(requested): canonical(served) for requested, served in settings.pins.items()},
         metadata_logs=settings.metadata_logs,
         log_retention_days=settings.log_retention_days,
+        calibration_rate_bps=settings.calibration_rate_bps,
+        calibration_daily_cap_micros=settings.calibration_daily_cap_micros,
     )
     session.commit()
     return routing_settings_of(deployment)

@@ -33,10 +33,12 @@ from modelpilot.control.store.tables import Deployment
 
 @dataclass(frozen=True, slots=True)
 class RouteGrant:
-    """What a key may ask routing for: its deployment and that deployment's routing settings."""
+    """What a key may ask routing for: its deployment, that deployment's routing settings, and
+    their version (``Deployment.settings_version``, what ``GET /v1/config`` reports)."""
 
     deployment_id: uuid.UUID
     settings: RoutingSettings
+    settings_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,4 +83,4 @@ def authenticate_route_key(
         resolution = timedelta(seconds=settings.key_last_used_resolution_s)
         if row.last_used_at is None or row.last_used_at < now - resolution:
             queries.touch_api_key(connection, key_id=row.key_id, now=now, older_than=now - resolution)
-    return RouteGrant(row.deployment_id, deployments.routing_settings_of(row))
+    return RouteGrant(row.deployment_id, deployments.routing_settings_of(row), int(row.settings_version))

@@ -21,13 +21,20 @@ def _merge(rows: list[MeterRow]) -> list[UsageDelta]:
     sums: dict[_Bucket, list[int]] = defaultdict(lambda: [0] * len(queries.SUMMED))
     for row in rows:
         key = (row.hour, row.category.value, row.requested_model, row.served_model, row.routed, row.escalated)
-        values = [getattr(row, name) for name in queries.SUMMED]
+        values = [
+            min(row.acceptable, row.judged) if name == "acceptable" else getattr(row, name)
+            for name in queries.SUMMED
+        ]
         sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
     return [UsageDelta(*key, *values) for key, values in sums.items()]
 
 
 def ingest_meter(session: Session, *, deployment: Deployment, batch: MeterBatch, now: datetime) -> IngestAck:
-    """Add a meter batch to the usage aggregates, once (committed)."""
+    """Add a meter batch to the usage aggregates, once (committed). Verdict counters
+    (``judged``, ``acceptable``) and calibration spend are summed like every other counter;
+    calibration spend is kept apart from actual and baseline cost. A row claiming more
+    acceptable verdicts than verdicts (no proxy sends one; the wire schema cannot say so) counts
+    ``acceptable`` = ``judged``, so no share ever passes 100 %."""
     if not queries.claim_batch(
         session, deployment_id=deployment.id, kind="meter", batch_id=batch.batch_id, now=now
     ):

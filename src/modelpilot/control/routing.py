@@ -5,6 +5,11 @@ choice (:mod:`modelpilot.control.policy`), as a :class:`~modelpilot.schema.wire.
 - ``shadow``: the requested model, with ``shadow_model`` = what routing would have chosen, so the
   proxy meters what it would have saved (no exploration: shadow traffic teaches nothing);
 - ``on``: the chosen model.
+
+In modes ``shadow`` and ``on`` a decision also names ``candidate_model``, the cheaper model a
+paired check (calibration) compares with the requested one: the cheapest allowed model that can
+take the request, whether or not the policy chose it. None when routing is off, for a category
+whose rule is ``never``, for a pinned requested model, and when no cheaper model qualifies.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Savings are ``baseline - actual`` (negative when escalations paid twice). Shadow
 routing *would* have saved in shadow mode; they are reported, never billed. The shadow requests'
 own cost is not stored apart from their bucket's, so ``would_save_micros`` estimates it per
 bucket (the bucket's mean actual cost per request x shadow_requests) before subtracting the
-shadow cost.
+shadow cost. Paired checks (calibration) add verdict counts and their own spend, which is
+reported apart and is never part of actual, baseline or savings.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class UsageTotals:
     shadow_cost_micros: int = 0
     #: Shadow mode's "would have saved" (an estimate; see the module docstring). Never billed.
     would_save_micros: int = 0
+    #: Paired checks: verdicts on a cheaper model's answer, those found acceptable, and what
+    #: the checks' extra calls cost (apart from actual and baseline: never in savings or fees).
+    judged: int = 0
+    acceptable: int = 0
+    calibration_cost_micros: int = 0
 
     @property
     def savings_micros(self) -> int:

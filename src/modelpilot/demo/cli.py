@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from modelpilot.demo.metered import MeteredUsage, Totals, wait_for_delivery
+from modelpilot.demo.metered import DeploymentSettings, MeteredUsage, Totals, wait_for_delivery
+from modelpilot.demo.verdicts import quality_lines, shadow_lines
 from modelpilot.demo.workload import Call, Script, plan
 from modelpilot.stack import DEFAULT_STATE_DIR
 
@@ -121,6 +122,8 @@ def summary_table(totals: Totals) -> list[str]:
     lines: list[tuple[str, ...]] = [header]
     grand: Counter[str] = Counter()
     for (requested, served), row in sorted(rows.items()):
+        if not row["requests"]:
+            continue  # a pair with paired checks only: its verdicts are in the quality lines
         grand.update(row)
         lines.append(_row(f"{requested} -> {served}", row))
     lines.append(_row("total", grand))
@@ -222,13 +225,16 @@ def _agreement(local: Totals, metered: Totals) -> str:
     help="modelpilot up's state directory, to read what the control plane metered (env MODELPILOT_HOME).",
 )
 def demo_command(base_url: str, request_count: int, concurrency: int, state_dir: Path) -> None:
-    """Send a realistic mixed workload through the proxy and print what routing saved.
+    """Send a realistic mixed workload through the proxy and print what routing saved and the
+    quality it kept.
 
     Eight task categories (classification, extraction, summarization, code, math, translation,
     chat, reasoning) with streaming, tool use, structured output and multi-turn conversations,
     sent with the official Anthropic SDK. The summary is what the control plane metered for these
-    requests, the numbers the console shows; without `modelpilot up`'s state directory it is
-    computed from the proxy's response headers instead.
+    requests, the numbers the console shows, followed by the measured quality (how often paired
+    checks found the cheaper answer as good) and, in shadow mode, what routing would have saved;
+    without `modelpilot up`'s state directory it is computed from the proxy's response headers
+    instead.
     """
     if not _reachable(base_url):
         raise click.ClickException(
@@ -264,8 +270,19 @@ def demo_command(base_url: str, request_count: int, concurrency: int, state_dir:
             else:
                 totals = delivered
                 source = "as metered by the control plane: the numbers the console shows"
+        deployment: DeploymentSettings | None = None
+        if totals is not local and metered is not None:
+            # Verdicts are obtained off the callers' path: let the last of them be delivered.
+            wait_for_delivery(base_url, timeout_s=_DELIVERY_TIMEOUT_S)
+            totals = metered.totals().minus(before) if before is not None else totals
+            deployment = metered.settings()
         click.echo(f"\nSavings ({source}):\n")
+        for line in shadow_lines(totals, deployment):
+            click.echo(line)
         for line in summary_table(totals):
+            click.echo(line)
+        click.echo("")
+        for line in quality_lines(totals, deployment):
             click.echo(line)
         if totals is not local:
             click.echo("\n" + _agreement(local, totals))

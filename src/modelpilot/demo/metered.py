@@ -22,7 +22,18 @@ _BACKLOG = re.compile(rb"^modelpilot_spool_backlog_rows (\S+)$", re.MULTILINE)
 
 #: (category, requested model, served model, routed, escalated)
 BucketKey = tuple[str, str, str, bool, bool]
-_SUMMED = ("requests", "input_tokens", "output_tokens", "actual_cost_micros", "baseline_cost_micros")
+_SUMMED = (
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "actual_cost_micros",
+    "baseline_cost_micros",
+    "shadow_requests",
+    "shadow_cost_micros",
+    "judged",
+    "acceptable",
+    "calibration_cost_micros",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +47,22 @@ class Totals:
         out: dict[BucketKey, Counter[str]] = {}
         for key, counts in self.values.items():
             delta = Counter({f: counts[f] - before.values.get(key, Counter())[f] for f in _SUMMED})
-            if delta["requests"]:
+            # Paired checks' rows have no requests of their own: keep any row that changed.
+            if any(delta.values()):
                 out[key] = delta
         return Totals(out)
 
     def total(self, field: str) -> int:
         return sum(counts[field] for counts in self.values.values())
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSettings:
+    """What the demo's closing lines need to know about the deployment."""
+
+    routing_mode: str
+    quality_target: float
+    calibration_rate_bps: int
 
 
 class MeteredUsage:
@@ -70,6 +91,17 @@ class MeteredUsage:
                 for field in _SUMMED:
                     counts[field] += getattr(row, field)
         return Totals(values)
+
+    def settings(self) -> DeploymentSettings:
+        """The deployment's routing mode, quality target and paired-check share, as stored."""
+        from modelpilot.control.store.engine import create_session_factory
+        from modelpilot.control.store.tables import Deployment
+
+        with create_session_factory(self._engine)() as session:
+            row = session.get(Deployment, self.deployment_id)
+            if row is None:
+                raise FileNotFoundError(f"deployment {self.deployment_id} is not in the state directory")
+            return DeploymentSettings(row.routing_mode, row.quality_target, row.calibration_rate_bps)
 
     def close(self) -> None:
         self._engine.dispose()

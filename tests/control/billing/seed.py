@@ -68,6 +68,9 @@ def add_usage(
                 feedback_reports=extra.get("feedback_reports", 0),
                 shadow_requests=extra.get("shadow_requests", 0),
                 shadow_cost_micros=extra.get("shadow_cost_micros", 0),
+                judged=extra.get("judged", 0),
+                acceptable=extra.get("acceptable", 0),
+                calibration_cost_micros=extra.get("calibration_cost_micros", 0),
             )
         )
         session.commit()

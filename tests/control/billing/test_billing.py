@@ -170,3 +170,47 @@ def test_one_month_is_invoiced_on_demand_once_closed(engine, account):
         assert billing.issue_invoices_for_month(db, settings, month="2026-11", now=DEC_2) == 2
         assert billing.issue_invoices_for_month(db, settings, month="2026-11", now=DEC_2) == 0
         assert db.scalar(select(func.count()).select_from(Invoice).where(Invoice.month == "2026-10")) == 0
+
+
+def test_calibration_spend_is_reported_apart_and_never_billed(engine, account):
+    settings = make_settings("sqlite://")
+    with Session(engine) as db:
+        before = billing.compute_bill(db, settings, account_id=account, month="2026-11")
+    prod = next(line.deployment_id for line in before.lines if line.deployment_name == "prod")
+    # Paired checks: a calibration row of their own (requests = 0), and verdicts merged into a
+    # routed bucket, both with spend.
+    add_usage(
+        engine,
+        prod,
+        NOV,
+        actual=0,
+        baseline=0,
+        requests=0,
+        routed=False,
+        judged=10,
+        acceptable=9,
+        calibration_cost_micros=250_000,
+    )
+    add_usage(
+        engine,
+        prod,
+        NOV,
+        actual=10,
+        baseline=30,
+        requests=1,
+        category="qa",
+        judged=2,
+        acceptable=1,
+        calibration_cost_micros=50_000,
+    )
+    with Session(engine) as db:
+        after = billing.compute_bill(db, settings, account_id=account, month="2026-11")
+    assert after.usage.calibration_cost_micros == 300_000
+    assert (after.usage.judged, after.usage.acceptable) == (12, 10)
+    # Only the one real request's own 20 micros of savings changed anything.
+    assert after.usage.requests == before.usage.requests + 1
+    assert after.usage.actual_cost_micros == before.usage.actual_cost_micros + 10
+    assert after.net_savings_micros == before.net_savings_micros + 20
+    assert after.fee_micros == billing.fee_for(before.net_savings_micros + 20, after.fee_share_bps)
+    line = next(line for line in after.lines if line.deployment_name == "prod")
+    assert line.usage.calibration_cost_micros == 300_000

@@ -162,3 +162,33 @@ def test_free_text_cells_are_defused_for_spreadsheets():
     assert billing_http.spreadsheet_safe('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert billing_http.spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)"
     assert billing_http.spreadsheet_safe("prod") == "prod"
+
+
+async def test_bill_json_and_usage_csv_carry_verdicts_and_calibration_spend_apart(tenant, engine):
+    tenant, prod, _, _ = tenant
+    before = (await tenant.client.get("/api/billing")).json()
+    add_usage(
+        engine,
+        prod,
+        NOV,
+        actual=0,
+        baseline=0,
+        requests=0,
+        routed=False,
+        judged=40,
+        acceptable=38,
+        calibration_cost_micros=123_456,
+    )
+    bill = (await tenant.client.get("/api/billing")).json()
+    assert (bill["judged"], bill["acceptable"], bill["calibration_cost_micros"]) == (40, 38, 123_456)
+    for money in ("actual_cost_micros", "baseline_cost_micros", "net_savings_micros", "fee_micros"):
+        assert bill[money] == before[money]
+    lines = {line["deployment_name"]: line for line in bill["lines"]}
+    assert (lines["prod"]["judged"], lines["prod"]["calibration_cost_micros"]) == (40, 123_456)
+    exported = rows_of((await tenant.client.get(f"/api/deployments/{prod}/usage.csv")).text)
+    calibration = [row for row in exported if row["requests"] == "0"]
+    assert len(calibration) == 1
+    row = calibration[0]
+    assert (row["judged"], row["acceptable"]) == ("40", "38")
+    assert (row["calibration_cost_usd"], row["calibration_cost_micros"]) == ("0.123456", "123456")
+    assert (row["actual_cost_micros"], row["net_savings_micros"]) == ("0", "0")

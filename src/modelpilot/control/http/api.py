@@ -6,14 +6,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from modelpilot.control import deployments, sessions
+from modelpilot.control import dashboard, deployments, sessions
 from modelpilot.control.http.dependencies import Db, State, csrf_checked_session, current_session
 from modelpilot.control.http.problems import problem_responses
 from modelpilot.control.http.views import (
     ApiKeyView,
     CreatedApiKey,
+    DeploymentSummaryView,
     DeploymentView,
     LogView,
     NameBody,
@@ -88,6 +89,27 @@ def api_router() -> APIRouter:
     def list_usage(deployment_id: uuid.UUID, active: Reader, db: Db) -> list[UsageView]:
         deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
         return [UsageView.of(row) for row in usage_queries.list_usage(db, deployment_id=deployment.id)]
+
+    @router.get("/deployments/{deployment_id}/summary", response_model=DeploymentSummaryView)
+    def get_summary(
+        deployment_id: uuid.UUID,
+        active: Reader,
+        db: Db,
+        state: State,
+        period: Annotated[str | None, Query(description="7d, 30d (default), 90d or custom")] = None,
+        start: Annotated[str | None, Query(description="custom: first UTC day (YYYY-MM-DD)")] = None,
+        end: Annotated[str | None, Query(description="custom: last UTC day, inclusive")] = None,
+    ) -> DeploymentSummaryView:
+        """What the deployment's dashboard shows: savings, shadow mode's "would have saved",
+        measured quality (paired-check verdicts, acceptable share with a 95 % Wilson interval,
+        against the deployment's quality target) and calibration spend, in total and per
+        requested -> served pair."""
+        deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
+        chosen = dashboard.choose_period(period, start=start, end=end, now=state.clock())
+        summary = dashboard.account_summary(
+            db, account_id=active.account.id, deployment_id=deployment.id, period=chosen
+        )
+        return DeploymentSummaryView.of(deployment, summary)
 
     @router.get("/deployments/{deployment_id}/logs", response_model=list[LogView])
     def list_logs(deployment_id: uuid.UUID, active: Reader, db: Db) -> list[LogView]:

@@ -67,11 +67,16 @@ class BillLineView(_View):
     fee_micros: int
     shadow_requests: int | None = None
     would_save_micros: int | None = None
+    judged: int | None = None
+    acceptable: int | None = None
+    calibration_cost_micros: int | None = None
 
 
 class BillView(_View):
     """An account's month: the live bill for an open month, else what its invoice says.
-    ``would_save_micros`` (shadow mode) is reported, never billed."""
+    ``would_save_micros`` (shadow mode) is reported, never billed. ``judged`` and
+    ``acceptable`` count paired checks (calibration); ``calibration_cost_micros`` is their
+    spend, reported apart: never part of actual, baseline, net savings or the fee."""
 
     month: str
     is_final: bool
@@ -84,6 +89,9 @@ class BillView(_View):
     fee_micros: int
     shadow_requests: int
     would_save_micros: int
+    judged: int
+    acceptable: int
+    calibration_cost_micros: int
     lines: list[BillLineView]
 
 
@@ -111,6 +119,9 @@ def _line_view(line: BillLine) -> BillLineView:
         fee_micros=line.fee_micros,
         shadow_requests=line.usage.shadow_requests,
         would_save_micros=line.usage.would_save_micros,
+        judged=line.usage.judged,
+        acceptable=line.usage.acceptable,
+        calibration_cost_micros=line.usage.calibration_cost_micros,
     )
 
 
@@ -128,6 +139,9 @@ def _bill_view(bill: Bill) -> BillView:
         fee_micros=bill.fee_micros,
         shadow_requests=usage.shadow_requests,
         would_save_micros=usage.would_save_micros,
+        judged=usage.judged,
+        acceptable=usage.acceptable,
+        calibration_cost_micros=usage.calibration_cost_micros,
         lines=[_line_view(line) for line in bill.lines],
     )
 
@@ -223,6 +237,10 @@ USAGE_COLUMNS = (
     "feedback_reports",
     "shadow_requests",
     "shadow_cost_micros",
+    "judged",
+    "acceptable",
+    "calibration_cost_usd",
+    "calibration_cost_micros",
 )
 
 LOG_COLUMNS = (
@@ -285,6 +303,10 @@ def _usage_row(row: UsageAggregate) -> list[Any]:
         row.feedback_reports,
         row.shadow_requests,
         row.shadow_cost_micros,
+        row.judged,
+        row.acceptable,
+        dollars(row.calibration_cost_micros),
+        row.calibration_cost_micros,
     ]
 
 

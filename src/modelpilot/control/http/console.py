@@ -5,7 +5,10 @@ the request log, billing and administration. Every page reads through the signed
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -19,6 +22,7 @@ from modelpilot.control import (
     billing,
     dashboard,
     deployments,
+    quality,
     request_log,
     sessions,
 )
@@ -28,6 +32,7 @@ from modelpilot.control.http.dependencies import Db, State, current_session
 from modelpilot.control.http.html import STATIC_FILES, render, static_body, static_version
 from modelpilot.control.policy.settings import CategoryRule, RoutingSettings
 from modelpilot.control.sessions import ActiveSession
+from modelpilot.control.store.tables import Deployment
 from modelpilot.schema.wire import Category
 
 Reader = Annotated[ActiveSession, Depends(current_session)]
@@ -53,7 +58,39 @@ def _period(state: State, period: str | None, start: str | None, end: str | None
     return dashboard.choose_period(period, start=start, end=end, now=state.clock())
 
 
-def _dashboard_context(summary: dashboard.Summary) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _DeploymentQuality:
+    """One deployment's row of the account dashboard's quality table."""
+
+    deployment: Deployment
+    totals: dashboard.Totals
+    quality: quality.Quality
+
+
+def _quality_context(
+    summary: dashboard.Summary, deployment: Deployment | None, owned: Sequence[Deployment]
+) -> dict[str, Any]:
+    target = deployment.quality_target if deployment is not None else None
+    per_deployment = [
+        _DeploymentQuality(d, totals, totals.quality(d.quality_target))
+        for d in owned
+        for totals in [summary.by_deployment.get(d.id, dashboard.Totals())]
+    ]
+    shadowing = [d for d in owned if d.routing_mode == "shadow"]
+    return {
+        "quality": summary.totals.quality(target),
+        "pair_quality": {pair: totals.quality(target) for pair, totals in summary.by_model},
+        "per_deployment": per_deployment,
+        # Shadow mode is how a cautious customer decides: its "would have saved" leads the page.
+        "is_shadow": bool(shadowing) or summary.totals.shadow_requests > 0,
+        "checks_off": [d for d in owned if d.calibration_rate_bps == 0],
+        "pct": quality.percent,
+    }
+
+
+def _dashboard_context(
+    summary: dashboard.Summary, *, deployment: Deployment | None, owned: Sequence[Deployment]
+) -> dict[str, Any]:
     labels = [p.start.strftime("%H:%M" if summary.period.step == "hour" else "%b %d") for p in summary.series]
     baseline = [p.totals.baseline_cost_micros for p in summary.series]
     actual = [p.totals.actual_cost_micros for p in summary.series]
@@ -95,6 +132,7 @@ def _dashboard_context(summary: dashboard.Summary) -> dict[str, Any]:
         "max_model": max((t.requests for _, t in summary.by_model), default=0),
         "usd": charts.format_usd,
         "share": charts.format_share,
+        **_quality_context(summary, deployment, owned),
     }
 
 
@@ -109,8 +147,24 @@ def _date_filter(value: str | None) -> date | None:
         raise InvalidRequestError("dates are YYYY-MM-DD") from exc
 
 
+def _scaled(text: str, scale: int) -> int:
+    """A decimal a person typed (``2.5`` %, ``1.50`` $) in whole units of ``1/scale``;
+    ``ValueError`` for anything else (more decimals than the unit has, not a number)."""
+    try:
+        value = Decimal(text.strip()) * scale
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc
+    if not value.is_finite() or value != value.to_integral_value():
+        raise ValueError("too many decimals")
+    return int(value)
+
+
 def _settings_from_form(form: FormData, current: RoutingSettings) -> RoutingSettings:
-    """The routing settings a settings form posted (pins are kept as they were)."""
+    """The routing settings a settings form posted (pins are kept as they were; calibration
+    fields left out keep their values). The calibration rate is typed in percent and the daily
+    cap in dollars."""
+    rate = form.get("calibration_rate_percent")
+    cap = form.get("calibration_daily_cap_usd")
     rules: dict[Category, CategoryRule] = {}
     for category in Category:
         action = str(form.get(f"rule_{category.value}", "default"))
@@ -128,6 +182,10 @@ def _settings_from_form(form: FormData, current: RoutingSettings) -> RoutingSett
         pins=current.pins,
         metadata_logs=form.get("metadata_logs") == "on",
         log_retention_days=int(str(form.get("log_retention_days", "30"))),
+        calibration_rate_bps=_scaled(str(rate), 100) if rate is not None else current.calibration_rate_bps,
+        calibration_daily_cap_micros=(
+            _scaled(str(cap), 1_000_000) if cap is not None else current.calibration_daily_cap_micros
+        ),
     )
 
 
@@ -170,14 +228,15 @@ def console_router() -> APIRouter:
         summary = dashboard.account_summary(
             db, account_id=active.account.id, deployment_id=None, period=chosen
         )
+        owned = deployments.list_deployments(db, account_id=active.account.id)
         return render(
             state,
             "console/dashboard.html",
             active=active,
             nav="dashboard",
             deployment=None,
-            deployments=deployments.list_deployments(db, account_id=active.account.id),
-            **_dashboard_context(summary),
+            deployments=owned,
+            **_dashboard_context(summary, deployment=None, owned=owned),
         )
 
     @router.get("/console/deployments/{deployment_id}")
@@ -202,7 +261,7 @@ def console_router() -> APIRouter:
             nav="deployments",
             deployment=deployment,
             tab="dashboard",
-            **_dashboard_context(summary),
+            **_dashboard_context(summary, deployment=deployment, owned=[deployment]),
         )
 
     # -- deployments -------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ Db = Annotated[Session, Depends(get_db)]
 
 async def firewall(request: Request) -> None:
     """The content firewall: refuse a payload that could carry content or a secret, before
-    authentication, validation or storage (DESIGN.md §2)."""
+    authentication, validation or storage (DESIGN.md §2). A ``GET`` (``/v1/config``) reads no
+    body, so there is nothing to refuse."""
+    if request.method in ("GET", "HEAD"):
+        return
     try:
         document = orjson.loads(await request.body())
     except orjson.JSONDecodeError as exc:

@@ -1,5 +1,5 @@
 """The ingestion API the proxy calls, authenticated by deployment key and firewalled:
-``/v1/route``, ``/v1/meter``, ``/v1/telemetry``, ``/v1/logs``."""
+``/v1/route``, ``/v1/config``, ``/v1/meter``, ``/v1/telemetry``, ``/v1/logs``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from modelpilot.control.http.state import ControlState
 from modelpilot.control.keys import KeyHolder, RouteGrant
 from modelpilot.control.policy.outcomes import OutcomeCache, Outcomes
 from modelpilot.schema.wire import (
+    DeploymentConfig,
     IngestAck,
     LogBatch,
     MeterBatch,
     RouteDecision,
     RouteRequest,
+    RoutingMode,
     TelemetryBatch,
 )
 
@@ -79,6 +81,23 @@ def ingestion_router() -> APIRouter:
             exploration_rate=state.settings.exploration_rate,
             rng=_RNG,
             now=now,
+        )
+
+    @router.get("/config", response_model=DeploymentConfig)
+    async def config(grant: Grant) -> DeploymentConfig:
+        """What the proxy must obey for its deployment: routing mode, paired-check (calibration)
+        rate and daily cap, and whether metadata logs are on. Polled every few seconds by every
+        proxy, so it answers from the same remembered key grant as ``/v1/route`` (no query while
+        nothing changed, on PostgreSQL). ``version`` changes whenever any routing setting
+        changes: drop cached decisions and conversation pins then. A revoked key answers 401 and
+        a suspended account 403, on every replica from the next request."""
+        settings = grant.settings
+        return DeploymentConfig(
+            version=grant.settings_version,
+            mode=RoutingMode(settings.mode),
+            calibration_rate_bps=settings.calibration_rate_bps,
+            calibration_daily_cap_micros=settings.calibration_daily_cap_micros,
+            metadata_logs=settings.metadata_logs,
         )
 
     @router.post("/meter", response_model=IngestAck)

@@ -8,7 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelpilot.control import dashboard
 from modelpilot.control.policy.settings import RoutingSettings
+from modelpilot.control.quality import Quality, Status
 from modelpilot.control.store import tables
 
 #: The body of ``GET``/``PUT /api/deployments/{id}/routing``: the policy's own settings model.
@@ -96,6 +98,14 @@ class UsageView(View):
     actual_cost_micros: int
     baseline_cost_micros: int
     savings_micros: int
+    feedback_reports: int
+    shadow_requests: int
+    shadow_cost_micros: int
+    #: Paired checks of ``served_model`` against ``requested_model`` (calibration rows have
+    #: ``requests`` = 0): verdicts, acceptable ones, and their spend, apart from actual cost.
+    judged: int
+    acceptable: int
+    calibration_cost_micros: int
 
     @classmethod
     def of(cls, row: tables.UsageAggregate) -> UsageView:
@@ -114,6 +124,12 @@ class UsageView(View):
             actual_cost_micros=row.actual_cost_micros,
             baseline_cost_micros=row.baseline_cost_micros,
             savings_micros=row.baseline_cost_micros - row.actual_cost_micros,
+            feedback_reports=row.feedback_reports,
+            shadow_requests=row.shadow_requests,
+            shadow_cost_micros=row.shadow_cost_micros,
+            judged=row.judged,
+            acceptable=row.acceptable,
+            calibration_cost_micros=row.calibration_cost_micros,
         )
 
 
@@ -141,3 +157,101 @@ class LogView(View):
 class AccountStatusView(View):
     account_id: uuid.UUID
     suspended: bool
+
+
+class QualityView(View):
+    """Measured quality from paired checks: verdicts, the acceptable share and its 95 % Wilson
+    interval (None when nothing was judged), and how it stands against ``quality_target``."""
+
+    judged: int
+    acceptable: int
+    acceptable_share: float | None
+    interval_low: float | None
+    interval_high: float | None
+    quality_target: float | None
+    status: Status
+
+    @classmethod
+    def of(cls, quality: Quality) -> QualityView:
+        judged = quality.judged > 0
+        return cls(
+            judged=quality.judged,
+            acceptable=quality.acceptable,
+            acceptable_share=quality.share,
+            interval_low=quality.low if judged else None,
+            interval_high=quality.high if judged else None,
+            quality_target=quality.target,
+            status=quality.status,
+        )
+
+
+class RouteSummaryView(View):
+    """One requested -> served pair: its requests and savings, and the verdicts on ``served_model``
+    against ``requested_model`` (calibration rows have no requests of their own)."""
+
+    requested_model: str
+    served_model: str
+    requests: int
+    actual_cost_micros: int
+    baseline_cost_micros: int
+    savings_micros: int
+    calibration_cost_micros: int
+    quality: QualityView
+
+
+class DeploymentSummaryView(View):
+    """A deployment over ``[start, end)``: savings, shadow mode's "would have saved", measured
+    quality against the deployment's target, and calibration spend (never part of actual,
+    baseline or savings), in total and per requested -> served pair."""
+
+    deployment_id: uuid.UUID
+    routing_mode: str
+    calibration_rate_bps: int
+    start: datetime
+    end: datetime
+    requests: int
+    routed_requests: int
+    escalated_requests: int
+    actual_cost_micros: int
+    baseline_cost_micros: int
+    savings_micros: int
+    shadow_requests: int
+    would_save_micros: int
+    calibration_cost_micros: int
+    quality: QualityView
+    by_route: list[RouteSummaryView]
+
+    @classmethod
+    def of(cls, deployment: tables.Deployment, summary: dashboard.Summary) -> DeploymentSummaryView:
+        target = deployment.quality_target
+        totals = summary.totals
+        return cls(
+            deployment_id=deployment.id,
+            routing_mode=deployment.routing_mode,
+            calibration_rate_bps=deployment.calibration_rate_bps,
+            start=summary.period.start,
+            end=summary.period.end,
+            requests=totals.requests,
+            routed_requests=totals.routed,
+            escalated_requests=totals.escalated,
+            actual_cost_micros=totals.actual_cost_micros,
+            baseline_cost_micros=totals.baseline_cost_micros,
+            savings_micros=totals.savings_micros,
+            shadow_requests=totals.shadow_requests,
+            would_save_micros=totals.would_save_micros,
+            calibration_cost_micros=totals.calibration_cost_micros,
+            quality=QualityView.of(totals.quality(target)),
+            by_route=[
+                RouteSummaryView(
+                    requested_model=requested,
+                    served_model=served,
+                    requests=t.requests,
+                    actual_cost_micros=t.actual_cost_micros,
+                    baseline_cost_micros=t.baseline_cost_micros,
+                    savings_micros=t.savings_micros,
+                    calibration_cost_micros=t.calibration_cost_micros,
+                    quality=QualityView.of(t.quality(target)),
+                )
+                for (requested, served), t in summary.by_model
+            ],
+        )

@@ -104,19 +104,18 @@ def choose(
     category = request.category
     allowed = set(settings.allowed_models) if settings.allowed_models is not None else None
     cheaper = candidates(catalog, requested, request.features, now=now, allowed=allowed)
-    # What a paired check compares with the requested model, whatever is chosen below.
+    # What a paired check compares with the requested model, whatever is chosen below (none where
+    # a pin or a category rule decides: no answer of another model could change that).
     paired = cheaper[0].id if cheaper else None
     pin = settings.pins.get(requested.id) or settings.pins.get(request.requested_model)
     if pin is not None and pin != requested.id:
         pinned = catalog.get(pin)
         if pinned is not None and is_current(pinned, now) and supports(pinned, request.features):
-            return Choice(
-                pinned.id, DecisionReason.PINNED, explain.pinned(requested.id, pinned.id), candidate=paired
-            )
-        return Choice(None, DecisionReason.PINNED, explain.pin_unusable(requested.id, pin), candidate=paired)
+            return Choice(pinned.id, DecisionReason.PINNED, explain.pinned(requested.id, pinned.id))
+        return Choice(None, DecisionReason.PINNED, explain.pin_unusable(requested.id, pin))
     rule = settings.category_rules.get(category)
     if rule is not None and rule.action == "never":
-        return Choice(None, DecisionReason.CATEGORY_RULE, explain.category_never(category), candidate=paired)
+        return Choice(None, DecisionReason.CATEGORY_RULE, explain.category_never(category))
     target = (
         rule.quality_target
         if rule is not None and rule.quality_target is not None

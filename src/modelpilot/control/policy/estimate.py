@@ -65,11 +65,18 @@ def estimate_learned(learned: float, tally: Tally, *, verdicts: int, strength: f
     toward the cell average, never drown it. Requests keep their order within a cell, and their
     spread shrinks by at most half, however many outcomes the cell has.
 
+    Only the tally's routed answers count here (:attr:`Tally.routed`), not its paired-check
+    verdicts: the learner was trained on those very verdicts, and they sample every routable
+    request, easy and hard alike, so their cell average is not the quality of what the learner
+    routes. Escalations and feedback on routed answers are: they remain the safety net that pulls
+    a cell down when what is routed fails.
+
     >>> e = estimate_learned(0.95, Tally(successes=5_000, failures=5_000), verdicts=200, strength=20)
     >>> round(e.mean, 3), round(estimate_learned(0.3, Tally(5_000, 5_000), verdicts=200, strength=20).mean, 3)
     (0.725, 0.4)
     """
     learned = min(max(learned, 0.0), 1.0)
+    tally = tally.routed
     weight = strength + max(verdicts, 0)
     total = tally.total
     scale = min(1.0, weight / total) if total > 0 else 1.0

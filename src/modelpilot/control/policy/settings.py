@@ -14,6 +14,10 @@ from modelpilot.schema.catalog import Catalog
 from modelpilot.schema.wire import Category
 
 RoutingMode = Literal["off", "shadow", "on"]
+DEFAULT_CALIBRATION_RATE_BPS = 200
+DEFAULT_CALIBRATION_DAILY_CAP_MICROS = 1_000_000
+#: $10,000 a day: far above any sensible cap, and inside the wire contract's money bound.
+MAX_CALIBRATION_DAILY_CAP_MICROS = 10_000_000_000
 QualityTarget = Annotated[float, Field(ge=0.5, le=0.999, allow_inf_nan=False)]
 
 
@@ -42,6 +46,13 @@ class RoutingSettings(BaseModel):
     pins: dict[str, str] = Field(default_factory=dict)
     metadata_logs: bool = False
     log_retention_days: Annotated[int, Field(ge=1)] = 30
+    #: Paired checks (calibration): the share of routable requests the proxy also answers with
+    #: the cheaper candidate and judges, in basis points (200 = 2 %; 0 turns them off) ...
+    calibration_rate_bps: Annotated[int, Field(ge=0, le=10_000)] = DEFAULT_CALIBRATION_RATE_BPS
+    #: ... and the most their extra calls may cost per UTC day, in micro-dollars.
+    calibration_daily_cap_micros: Annotated[int, Field(ge=0, le=MAX_CALIBRATION_DAILY_CAP_MICROS)] = (
+        DEFAULT_CALIBRATION_DAILY_CAP_MICROS
+    )
 
 
 def catalog_problems(

@@ -106,6 +106,13 @@ class Deployment(Base):
     #: Opt-in metadata logs: stored only when this is on (and the proxy is configured to send).
     metadata_logs: Mapped[bool] = mapped_column(Boolean, default=False)
     log_retention_days: Mapped[int] = mapped_column(Integer, default=30)
+    #: Paired checks (calibration): the share of routable requests the proxy checks, in basis
+    #: points (200 = 2 %; 0 is off), and the most their extra calls may cost per UTC day.
+    calibration_rate_bps: Mapped[int] = mapped_column(Integer, default=200)
+    calibration_daily_cap_micros: Mapped[int] = mapped_column(default=1_000_000)
+    #: Bumped in the same transaction as every change to the routing settings, so ``GET
+    #: /v1/config`` tells a proxy that what it obeys (and the decisions it cached) changed.
+    settings_version: Mapped[int] = mapped_column(default=1)
 
 
 class ApiKey(Base):
@@ -174,6 +181,12 @@ class UsageAggregate(Base):
     feedback_reports: Mapped[int] = mapped_column(default=0)
     shadow_requests: Mapped[int] = mapped_column(default=0)
     shadow_cost_micros: Mapped[int] = mapped_column(default=0)
+    #: Paired checks (calibration) of ``served_model`` against ``requested_model``: verdicts, and
+    #: those that found the cheaper answer acceptable. Calibration rows carry ``requests`` = 0.
+    judged: Mapped[int] = mapped_column(default=0)
+    acceptable: Mapped[int] = mapped_column(default=0)
+    #: What paired checks' extra calls cost: never part of actual, baseline, savings or the fee.
+    calibration_cost_micros: Mapped[int] = mapped_column(default=0)
 
 
 class TelemetryReport(Base):

@@ -29,6 +29,9 @@ SUM_NAMES = (
     "shadow_requests",
     "shadow_cost_micros",
     "would_save_micros",
+    "judged",
+    "acceptable",
+    "calibration_cost_micros",
 )
 
 
@@ -57,7 +60,7 @@ def _sums() -> list[ColumnElement[Any]]:
             func.sum(
                 case(
                     (
-                        u.shadow_requests > 0,
+                        and_(u.shadow_requests > 0, u.requests > 0),
                         u.actual_cost_micros // u.requests * u.shadow_requests - u.shadow_cost_micros,
                     ),
                     else_=0,
@@ -65,6 +68,9 @@ def _sums() -> list[ColumnElement[Any]]:
             ),
             0,
         ),
+        _plain(u.judged),
+        _plain(u.acceptable),
+        _plain(u.calibration_cost_micros),
     ]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -104,6 +104,9 @@ def find_route_grant_row(connection: Connection, *, key_hash: str) -> Row[*tuple
             Deployment.pins,
             Deployment.metadata_logs,
             Deployment.log_retention_days,
+            Deployment.calibration_rate_bps,
+            Deployment.calibration_daily_cap_micros,
+            Deployment.settings_version,
         )
         .join(Deployment, Deployment.id == ApiKey.deployment_id)
         .join(Account, Account.id == Deployment.account_id)
@@ -141,42 +144,54 @@ def set_routing_settings(
     pins: dict[str, str],
     metadata_logs: bool,
     log_retention_days: int,
-) -> None:
-    """Overwrite a deployment's routing settings (the caller validated them and commits)."""
-    deployment.routing_mode = mode
-    deployment.quality_target = quality_target
-    deployment.allowed_models = allowed_models
-    deployment.category_rules = category_rules
-    deployment.pins = pins
-    deployment.metadata_logs = metadata_logs
-    deployment.log_retention_days = log_retention_days
+    calibration_rate_bps: int,
+    calibration_daily_cap_micros: int,
+) -> bool:
+    """Overwrite a deployment's routing settings (the caller validated them and commits). When
+    anything changed, ``settings_version`` goes up by one in the same statement (atomic against
+    a concurrent save on another replica); returns whether it did."""
+    wanted: dict[str, Any] = {
+        "routing_mode": mode,
+        "quality_target": quality_target,
+        "allowed_models": allowed_models,
+        "category_rules": category_rules,
+        "pins": pins,
+        "metadata_logs": metadata_logs,
+        "log_retention_days": log_retention_days,
+        "calibration_rate_bps": calibration_rate_bps,
+        "calibration_daily_cap_micros": calibration_daily_cap_micros,
+    }
+    changed = any(getattr(deployment, name) != value for name, value in wanted.items())
+    for name, value in wanted.items():
+        setattr(deployment, name, value)
+    if changed:
+        deployment.settings_version = Deployment.settings_version + 1
     session.flush()
+    return changed
 
 
 def routed_outcome_sums(
     session: Session, *, deployment_id: uuid.UUID, since: datetime
-) -> list[tuple[str, str, str, bool, int, int]]:
-    """Routed requests and feedback reports since ``since`` per category x requested x served x
-    escalated: one query on the (deployment, hour, ...) unique index."""
+) -> list[tuple[str, str, str, bool, int, int, int, int]]:
+    """Since ``since``, per category x requested x served x escalated: routed requests and their
+    feedback reports, and paired-check verdicts (judged, acceptable) whether the policy had chosen
+    the served candidate or not. One query on the (deployment, hour, ...) unique index."""
+    u = UsageAggregate
     rows = session.execute(
         select(
-            UsageAggregate.category,
-            UsageAggregate.requested_model,
-            UsageAggregate.served_model,
-            UsageAggregate.escalated,
-            func.sum(UsageAggregate.requests),
-            func.sum(UsageAggregate.feedback_reports),
+            u.category,
+            u.requested_model,
+            u.served_model,
+            u.escalated,
+            func.sum(case((u.routed, u.requests), else_=0)),
+            func.sum(case((u.routed, u.feedback_reports), else_=0)),
+            func.sum(u.judged),
+            func.sum(u.acceptable),
         )
-        .where(
-            UsageAggregate.deployment_id == deployment_id,
-            UsageAggregate.hour >= since,
-            UsageAggregate.routed.is_(True),
-        )
-        .group_by(
-            UsageAggregate.category,
-            UsageAggregate.requested_model,
-            UsageAggregate.served_model,
-            UsageAggregate.escalated,
-        )
+        .where(u.deployment_id == deployment_id, u.hour >= since, or_(u.routed.is_(True), u.judged > 0))
+        .group_by(u.category, u.requested_model, u.served_model, u.escalated)
     ).all()
-    return [(r[0], r[1], r[2], bool(r[3]), int(r[4] or 0), int(r[5] or 0)) for r in rows]
+    return [
+        (r[0], r[1], r[2], bool(r[3]), int(r[4] or 0), int(r[5] or 0), int(r[6] or 0), int(r[7] or 0))
+        for r in rows
+    ]

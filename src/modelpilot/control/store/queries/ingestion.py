@@ -34,6 +34,9 @@ SUMMED = (
     "feedback_reports",
     "shadow_requests",
     "shadow_cost_micros",
+    "judged",
+    "acceptable",
+    "calibration_cost_micros",
 )
 
 
@@ -57,6 +60,9 @@ class UsageDelta:
     feedback_reports: int = 0
     shadow_requests: int = 0
     shadow_cost_micros: int = 0
+    judged: int = 0
+    acceptable: int = 0
+    calibration_cost_micros: int = 0
 
 
 def claim_batch(
