@@ -50,13 +50,16 @@ class Hyper:
     """The learner's hyper-parameters (tuned on the learn halves of the shared tables only; see
     training/README.md)."""
 
-    learning_rate: float = 0.3
+    learning_rate: float = 0.1
     l2: float = 0.01
     replay: int = 4
     #: The full model's head start in prequential log-loss it must first make up (nats): until
     #: its words have predicted unseen verdicts better than the level model by this much, the
     #: level model carries most of the prediction.
     handicap: float = 2.0
+    #: Each new example first scales both prequential losses by this: the comparison of the two
+    #: models weighs recent verdicts most (a workload drifts; early overfitting is forgiven).
+    loss_decay: float = 1.0
     ring_size: int = 256
     #: Verdicts (paired checks) before the learner's score is used at all.
     min_verdicts: int = 20
@@ -174,6 +177,8 @@ class Head:
     def learn(self, item: Labelled, hyper: Hyper, rng: random.Random) -> None:
         """Score ``item`` with both models (prequential loss), learn it, then replay a few recent
         examples, then keep it in the ring."""
+        self.loss_full *= hyper.loss_decay
+        self.loss_level *= hyper.loss_decay
         self.loss_full += item.weight * _log_loss(self.logit(item.example), item.acceptable)
         self.loss_level += item.weight * _log_loss(self.level_logit(item.example), item.acceptable)
         self.step(item, hyper)
