@@ -56,7 +56,7 @@ class Hyper:
     #: The full model's head start in prequential log-loss it must first make up (nats): until
     #: its words have predicted unseen verdicts better than the level model by this much, the
     #: level model carries most of the prediction.
-    handicap: float = 2.0
+    handicap: float = 4.0
     #: Each new example first scales both prequential losses by this: the comparison of the two
     #: models weighs recent verdicts most (a workload drifts; early overfitting is forgiven).
     loss_decay: float = 1.0
@@ -147,14 +147,16 @@ class Head:
         self.level_bias -= rate * g / math.sqrt(self.g_level_bias + 1e-8)
         g = error * example.prior_logit + l2 * (self.level_weight - 1.0)
         self.g_level_weight += g * g
-        self.level_weight -= rate * g / math.sqrt(self.g_level_weight + 1e-8)
+        # Recalibration may flatten the prior's ordering, never invert it: a narrow run of
+        # verdicts (one subject, one customer) must not turn the shipped ranking upside down.
+        self.level_weight = max(0.0, self.level_weight - rate * g / math.sqrt(self.g_level_weight + 1e-8))
         error = item.weight * (sigmoid(self.logit(example)) - label)
         g = error
         self.g_bias += g * g
         self.bias -= rate * g / math.sqrt(self.g_bias + 1e-8)
         g = error * example.prior_logit + l2 * (self.prior_weight - 1.0)
         self.g_prior += g * g
-        self.prior_weight -= rate * g / math.sqrt(self.g_prior + 1e-8)
+        self.prior_weight = max(0.0, self.prior_weight - rate * g / math.sqrt(self.g_prior + 1e-8))
         numeric, g_numeric = self.numeric, self.g_numeric
         for i, x in enumerate(example.numbers[: self.numeric_size]):
             if x == 0.0:
