@@ -171,3 +171,22 @@ async def test_aclose_writes_the_file(tmp_path: Path) -> None:
     learner.record(example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict")
     await learner.aclose()
     assert LocalLearner(path).verdicts(MODEL) == 1
+
+
+async def test_while_the_file_is_being_written_the_loop_does_not_wait_for_it() -> None:
+    learner = LocalLearner()
+    example = learner.example_of(workload_body(random.Random(0), is_easy=True))
+    learner._lock.acquire()  # as save() holds it in a worker thread while it encodes the file
+    try:
+        learner.record(
+            example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict"
+        )
+        await asyncio.sleep(0)  # the scheduled drain ran, found the lock taken and did not block
+        assert learner.pending == 1
+    finally:
+        learner._lock.release()
+    deadline = asyncio.get_running_loop().time() + 10
+    while learner.pending:
+        assert asyncio.get_running_loop().time() < deadline, "the drain was never retried"
+        await asyncio.sleep(0.01)
+    assert learner.verdicts(MODEL) == 1

@@ -42,6 +42,7 @@ MAX_PENDING = 4096
 _MAX_MODEL_CHARS = 128
 _MAX_VERDICTS = 1_000_000
 _NUMERIC_SIZE = len(NUMERIC_NAMES)
+_RETRY_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +166,11 @@ class LocalLearner:
         # Otherwise (no loop at all: tools, the benchmark) the owner calls drain() itself.
 
     def _drain_in_loop(self) -> None:
+        if self.drain(blocking=False) < 0:
+            # A worker thread is writing the file: try again shortly rather than wait in the loop.
+            asyncio.get_running_loop().call_later(_RETRY_S, self._drain_in_loop)
+            return
         self._is_scheduled = False
-        self.drain()
         if (
             self.path is not None
             and self._is_dirty
@@ -182,10 +186,13 @@ class LocalLearner:
         if not future.cancelled() and future.exception() is not None:
             log.warning("learner: could not write %s: %s", self.path, future.exception())
 
-    def drain(self) -> int:
-        """Apply every queued outcome now; returns how many were applied."""
+    def drain(self, *, blocking: bool = True) -> int:
+        """Apply every queued outcome now; returns how many were applied (-1 when not
+        ``blocking`` and the file is being written)."""
         applied = 0
-        with self._lock:
+        if not self._lock.acquire(blocking=blocking):
+            return -1
+        try:
             while self._pending:
                 update = self._pending.popleft()
                 head = self._head(update.requested_model)
@@ -195,6 +202,8 @@ class LocalLearner:
                 applied += 1
             if applied:
                 self._is_dirty = True
+        finally:
+            self._lock.release()
         return applied
 
     def _head(self, requested_model: str) -> Head:
