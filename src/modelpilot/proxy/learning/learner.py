@@ -131,7 +131,13 @@ class LocalLearner:
     ) -> None:
         """Queue one outcome: was ``candidate_model``'s answer acceptable where
         ``requested_model``'s was? ``source``: "verdict", "escalation" or "feedback". Never blocks
-        the caller and never raises (training is best-effort: a bad call is logged and dropped)."""
+        the caller and never raises (training is best-effort: a bad call is logged and dropped).
+
+        Weights are kept per requested model: its score is about the deployment's cheapest
+        candidate (the one paired checks compare, ``RouteDecision.candidate_model``), and the
+        control plane carries it over to other lines. An escalation from another candidate is
+        learned all the same: it says the request is hard for a cheaper model.
+        """
         try:
             weight = SOURCE_WEIGHTS.get(source)
             if weight is None:
