@@ -190,3 +190,23 @@ async def test_while_the_file_is_being_written_the_loop_does_not_wait_for_it() -
         assert asyncio.get_running_loop().time() < deadline, "the drain was never retried"
         await asyncio.sleep(0.01)
     assert learner.verdicts(MODEL) == 1
+
+
+async def test_an_outcome_from_another_thread_is_applied_by_the_loop() -> None:
+    learner = LocalLearner()
+    example = learner.example_of(workload_body(random.Random(0), is_easy=True))
+    learner.record(example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict")
+    await asyncio.sleep(0)  # the learner now knows its loop
+    await asyncio.to_thread(
+        learner.record,
+        example,
+        requested_model=MODEL,
+        candidate_model=CHEAP,
+        acceptable=False,
+        source="verdict",
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while learner.verdicts(MODEL) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "the loop never applied it"
+        await asyncio.sleep(0.01)
+    assert learner.pending == 0

@@ -172,11 +172,14 @@ class LocalLearner:
         # Otherwise (no loop at all: tools, the benchmark) the owner calls drain() itself.
 
     def _drain_in_loop(self) -> None:
+        # Cleared first: an outcome queued during the drain is either applied by it or schedules
+        # the next one.
+        self._is_scheduled = False
         if self.drain(blocking=False) < 0:
             # A worker thread is writing the file: try again shortly rather than wait in the loop.
+            self._is_scheduled = True
             asyncio.get_running_loop().call_later(_RETRY_S, self._drain_in_loop)
             return
-        self._is_scheduled = False
         if (
             self.path is not None
             and self._is_dirty
