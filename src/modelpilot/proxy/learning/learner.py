@@ -25,7 +25,7 @@ from typing import Any
 from modelpilot.proxy.features.artifact import RouterModel
 from modelpilot.proxy.features.extract import Analysis, analyse_request
 from modelpilot.proxy.features.inputs import NUMERIC_NAMES
-from modelpilot.proxy.learning.example import Example, example_from
+from modelpilot.proxy.learning.example import Example, compact, example_from
 from modelpilot.proxy.learning.head import Head, Hyper, Labelled
 from modelpilot.proxy.learning.store import LearnerFileError, decode_heads, encode_heads, write_atomically
 
@@ -147,7 +147,7 @@ class LocalLearner:
                 return
             if not isinstance(example, Example) or len(example.numbers) != _NUMERIC_SIZE + 1:
                 return
-            item = Labelled(example, bool(acceptable), weight)
+            item = Labelled(compact(example), bool(acceptable), weight)
             self._pending.append(_Update(requested_model, item, source == "verdict"))
             self._schedule()
         except Exception:
