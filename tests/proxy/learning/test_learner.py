@@ -210,3 +210,17 @@ async def test_an_outcome_from_another_thread_is_applied_by_the_loop() -> None:
         assert asyncio.get_running_loop().time() < deadline, "the loop never applied it"
         await asyncio.sleep(0.01)
     assert learner.pending == 0
+
+
+async def test_a_burst_is_applied_a_few_outcomes_per_turn_of_the_loop() -> None:
+    learner = LocalLearner()
+    example = learner.example_of(workload_body(random.Random(0), is_easy=True))
+    for _ in range(40):
+        learner.record(
+            example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict"
+        )
+    await asyncio.sleep(0)
+    assert 0 < learner.verdicts(MODEL) < 40  # one batch, then the loop serves others
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert learner.verdicts(MODEL) == 40 and learner.pending == 0

@@ -43,6 +43,8 @@ _MAX_MODEL_CHARS = 128
 _MAX_VERDICTS = 1_000_000
 _NUMERIC_SIZE = len(NUMERIC_NAMES)
 _RETRY_S = 0.05
+# Outcomes applied per turn of the event loop (each costs well under a millisecond).
+_DRAIN_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,18 +177,22 @@ class LocalLearner:
         # Cleared first: an outcome queued during the drain is either applied by it or schedules
         # the next one.
         self._is_scheduled = False
-        if self.drain(blocking=False) < 0:
+        loop = asyncio.get_running_loop()
+        if self.drain(blocking=False, limit=_DRAIN_BATCH) < 0:
             # A worker thread is writing the file: try again shortly rather than wait in the loop.
             self._is_scheduled = True
-            asyncio.get_running_loop().call_later(_RETRY_S, self._drain_in_loop)
+            loop.call_later(_RETRY_S, self._drain_in_loop)
             return
+        if self._pending and not self._is_scheduled:
+            # A burst: a few outcomes per turn of the loop, so requests are served in between.
+            self._is_scheduled = True
+            loop.call_soon(self._drain_in_loop)
         if (
             self.path is not None
             and self._is_dirty
             and self._saving is None
             and self._clock() - self._saved_at >= self._save_interval_s
         ):
-            loop = asyncio.get_running_loop()
             self._saving = loop.run_in_executor(None, self.save)
             self._saving.add_done_callback(self._saved)
 
@@ -195,14 +201,14 @@ class LocalLearner:
         if not future.cancelled() and future.exception() is not None:
             log.warning("learner: could not write %s: %s", self.path, future.exception())
 
-    def drain(self, *, blocking: bool = True) -> int:
-        """Apply every queued outcome now; returns how many were applied (-1 when not
-        ``blocking`` and the file is being written)."""
+    def drain(self, *, blocking: bool = True, limit: int | None = None) -> int:
+        """Apply the queued outcomes now (at most ``limit``); returns how many were applied (-1
+        when not ``blocking`` and the file is being written)."""
         applied = 0
         if not self._lock.acquire(blocking=blocking):
             return -1
         try:
-            while self._pending:
+            while self._pending and (limit is None or applied < limit):
                 update = self._pending.popleft()
                 head = self._head(update.requested_model)
                 head.learn(update.item, self.hyper, self._rng)
