@@ -311,7 +311,9 @@ def learned_learner(
     for row in rows[:samples] if samples is not None else rows:
         example = learner.example_of({**row.request, "model": request_model})
         examples.append((example, row.outcome.weak >= row.outcome.strong))
-    for example, acceptable in examples:
+    for i, (example, acceptable) in enumerate(examples):
+        if i % 1000 == 0:
+            learner.drain()  # as the proxy's loop does, long before the queue's bound
         learner.record(
             example,
             requested_model=request_model,

@@ -37,6 +37,7 @@ from modelpilot.proxy.errors import (
     render_error,
 )
 from modelpilot.proxy.learning import Example, LocalLearner
+from modelpilot.proxy.learning.example import compact
 from modelpilot.proxy.recording import RequestRecord
 
 log = logging.getLogger("modelpilot.proxy")
@@ -127,7 +128,7 @@ class RecentExamples:
     False
     """
 
-    def __init__(self, learner: LocalLearner, *, max_entries: int = 2_000) -> None:
+    def __init__(self, learner: LocalLearner, *, max_entries: int = 1_000) -> None:
         self.learner = learner
         self._max_entries = max_entries
         self._entries: OrderedDict[str, _Routed] = OrderedDict()
@@ -143,7 +144,7 @@ class RecentExamples:
         """Keep the example of a routed request (others are ignored)."""
         if request_id is None or example is None or routed_model is None:
             return
-        self._entries[request_id] = _Routed(example, requested_model, routed_model)
+        self._entries[request_id] = _Routed(compact(example), requested_model, routed_model)
         self._entries.move_to_end(request_id)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

@@ -171,3 +171,56 @@ async def test_aclose_writes_the_file(tmp_path: Path) -> None:
     learner.record(example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict")
     await learner.aclose()
     assert LocalLearner(path).verdicts(MODEL) == 1
+
+
+async def test_while_the_file_is_being_written_the_loop_does_not_wait_for_it() -> None:
+    learner = LocalLearner()
+    example = learner.example_of(workload_body(random.Random(0), is_easy=True))
+    learner._lock.acquire()  # as save() holds it in a worker thread while it encodes the file
+    try:
+        learner.record(
+            example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict"
+        )
+        await asyncio.sleep(0)  # the scheduled drain ran, found the lock taken and did not block
+        assert learner.pending == 1
+    finally:
+        learner._lock.release()
+    deadline = asyncio.get_running_loop().time() + 10
+    while learner.pending:
+        assert asyncio.get_running_loop().time() < deadline, "the drain was never retried"
+        await asyncio.sleep(0.01)
+    assert learner.verdicts(MODEL) == 1
+
+
+async def test_an_outcome_from_another_thread_is_applied_by_the_loop() -> None:
+    learner = LocalLearner()
+    example = learner.example_of(workload_body(random.Random(0), is_easy=True))
+    learner.record(example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict")
+    await asyncio.sleep(0)  # the learner now knows its loop
+    await asyncio.to_thread(
+        learner.record,
+        example,
+        requested_model=MODEL,
+        candidate_model=CHEAP,
+        acceptable=False,
+        source="verdict",
+    )
+    deadline = asyncio.get_running_loop().time() + 10
+    while learner.verdicts(MODEL) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "the loop never applied it"
+        await asyncio.sleep(0.01)
+    assert learner.pending == 0
+
+
+async def test_a_burst_is_applied_a_few_outcomes_per_turn_of_the_loop() -> None:
+    learner = LocalLearner()
+    example = learner.example_of(workload_body(random.Random(0), is_easy=True))
+    for _ in range(40):
+        learner.record(
+            example, requested_model=MODEL, candidate_model=CHEAP, acceptable=True, source="verdict"
+        )
+    await asyncio.sleep(0)
+    assert 0 < learner.verdicts(MODEL) < 40  # one batch, then the loop serves others
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert learner.verdicts(MODEL) == 40 and learner.pending == 0

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from click.testing import CliRunner
 
+from modelpilot.cli import main
 from modelpilot.proxy.decisions import bucket_key, build_route_request
 from modelpilot.proxy.learning import LocalLearner
 from modelpilot.schema.wire import RouteRequest
@@ -108,3 +110,21 @@ def test_feedback_on_a_routed_answer_teaches_the_learner(
     # A second report of the same answer teaches nothing more.
     client_bytes(proxy.url + "/modelpilot/feedback", orjson.dumps({"request_id": request_id}))
     assert learner.pending == 0 and learner.outcomes(REQUESTED) == 1
+
+
+def test_inspect_shows_the_learned_score_from_the_learner_file(tmp_path: Path) -> None:
+    path = tmp_path / "learner.json"
+    trained(path)
+    request_file = tmp_path / "request.json"
+    request_file.write_bytes(orjson.dumps(workload_body(random.Random(4), is_easy=True, model=REQUESTED)))
+    result = CliRunner().invoke(main, ["inspect", str(request_file), "--learner", str(path)])
+    assert result.exit_code == 0, result.output
+    sent = RouteRequest.model_validate_json(result.stdout_bytes)
+    assert sent.features.learned_verdicts == 200
+    assert sent.features.learned_acceptable is not None and sent.features.learned_acceptable > 0.8
+    # The learner's file adds a probability and a count, nothing of its examples or weights.
+    assert set(orjson.loads(result.stdout_bytes)["features"]) == set(type(sent.features).model_fields)
+    without = CliRunner().invoke(
+        main, ["inspect", str(request_file), "--learner", str(tmp_path / "none.json")]
+    )
+    assert orjson.loads(without.stdout_bytes)["features"]["learned_acceptable"] is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 from modelpilot.proxy.features.extract import Analysis
 from modelpilot.proxy.features.score import need_strong_score
@@ -49,3 +50,15 @@ def example_from(analysis: Analysis) -> Example:
     # can still be overruled by a few verdicts.
     prior = max(-_PRIOR_LIMIT, min(_PRIOR_LIMIT, math.log((1 - need) / need)))
     return Example(buckets=tuple(buckets), numbers=(*analysis.numeric, prior))
+
+
+@cache
+def _bucket_ints() -> tuple[int, ...]:
+    return tuple(range(BUCKETS))
+
+
+def compact(example: Example) -> Example:
+    """``example`` with its bucket numbers shared with every other kept example: a bucket above
+    256 is otherwise its own 28-byte int object in each example, and the ring and the feedback
+    map keep thousands of them. Applied where examples are kept, not on the hot path."""
+    return Example(buckets=tuple(map(_bucket_ints().__getitem__, example.buckets)), numbers=example.numbers)

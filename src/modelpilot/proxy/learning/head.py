@@ -51,13 +51,18 @@ class Hyper:
     """The learner's hyper-parameters (tuned on the learn halves of the shared tables only; see
     training/README.md)."""
 
-    learning_rate: float = 0.3
+    learning_rate: float = 0.1
     l2: float = 0.01
     replay: int = 4
     #: The full model's head start in prequential log-loss it must first make up (nats): until
     #: its words have predicted unseen verdicts better than the level model by this much, the
     #: level model carries most of the prediction.
-    handicap: float = 2.0
+    handicap: float = 4.0
+    #: Each new example first scales both prequential losses by this: the comparison of the two
+    #: models weighs recent verdicts most (a workload drifts; early overfitting is forgiven).
+    loss_decay: float = 1.0
+    #: Step size of the Platt scaling (two numbers, so it may move faster than the weights).
+    calibration_rate: float = 0.3
     ring_size: int = 256
     #: Verdicts (paired checks) before the learner's score is used at all.
     min_verdicts: int = 20
@@ -156,14 +161,16 @@ class Head:
         self.level_bias -= rate * g / math.sqrt(self.g_level_bias + 1e-8)
         g = error * example.prior_logit + l2 * (self.level_weight - 1.0)
         self.g_level_weight += g * g
-        self.level_weight -= rate * g / math.sqrt(self.g_level_weight + 1e-8)
+        # Recalibration may flatten the prior's ordering, never invert it: a narrow run of
+        # verdicts (one subject, one customer) must not turn the shipped ranking upside down.
+        self.level_weight = max(0.0, self.level_weight - rate * g / math.sqrt(self.g_level_weight + 1e-8))
         error = item.weight * (sigmoid(self.logit(example)) - label)
         g = error
         self.g_bias += g * g
         self.bias -= rate * g / math.sqrt(self.g_bias + 1e-8)
         g = error * example.prior_logit + l2 * (self.prior_weight - 1.0)
         self.g_prior += g * g
-        self.prior_weight -= rate * g / math.sqrt(self.g_prior + 1e-8)
+        self.prior_weight = max(0.0, self.prior_weight - rate * g / math.sqrt(self.g_prior + 1e-8))
         numeric, g_numeric = self.numeric, self.g_numeric
         for i, x in enumerate(example.numbers[: self.numeric_size]):
             if x == 0.0:
@@ -199,15 +206,17 @@ class Head:
         )
         g = error * z + hyper.l2 * (self.cal_scale - 1.0)
         self.g_cal_scale += g * g
-        scale = self.cal_scale - hyper.learning_rate * g / math.sqrt(self.g_cal_scale + 1e-8)
+        scale = self.cal_scale - hyper.calibration_rate * g / math.sqrt(self.g_cal_scale + 1e-8)
         self.cal_scale = min(max(scale, 0.0), _MAX_CAL_SCALE)
         g = error
         self.g_cal_shift += g * g
-        self.cal_shift -= hyper.learning_rate * g / math.sqrt(self.g_cal_shift + 1e-8)
+        self.cal_shift -= hyper.calibration_rate * g / math.sqrt(self.g_cal_shift + 1e-8)
 
     def learn(self, item: Labelled, hyper: Hyper, rng: random.Random) -> None:
         """Score ``item`` with both models (prequential loss), calibrate on that score, learn it,
         then replay a few recent examples, then keep it in the ring."""
+        self.loss_full *= hyper.loss_decay
+        self.loss_level *= hyper.loss_decay
         z = self.logit(item.example)
         self.loss_full += item.weight * _log_loss(self.cal_scale * z + self.cal_shift, item.acceptable)
         self.loss_level += item.weight * _log_loss(self.level_logit(item.example), item.acceptable)

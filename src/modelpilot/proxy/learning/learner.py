@@ -25,7 +25,7 @@ from typing import Any
 from modelpilot.proxy.features.artifact import RouterModel
 from modelpilot.proxy.features.extract import Analysis, analyse_request
 from modelpilot.proxy.features.inputs import NUMERIC_NAMES
-from modelpilot.proxy.learning.example import Example, example_from
+from modelpilot.proxy.learning.example import Example, compact, example_from
 from modelpilot.proxy.learning.head import Head, Hyper, Labelled
 from modelpilot.proxy.learning.store import LearnerFileError, decode_heads, encode_heads, write_atomically
 
@@ -42,6 +42,9 @@ MAX_PENDING = 4096
 _MAX_MODEL_CHARS = 128
 _MAX_VERDICTS = 1_000_000
 _NUMERIC_SIZE = len(NUMERIC_NAMES)
+_RETRY_S = 0.05
+# Outcomes applied per turn of the event loop (each costs about 1-2 ms: 5 gradient steps).
+_DRAIN_BATCH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +133,13 @@ class LocalLearner:
     ) -> None:
         """Queue one outcome: was ``candidate_model``'s answer acceptable where
         ``requested_model``'s was? ``source``: "verdict", "escalation" or "feedback". Never blocks
-        the caller and never raises (training is best-effort: a bad call is logged and dropped)."""
+        the caller and never raises (training is best-effort: a bad call is logged and dropped).
+
+        Weights are kept per requested model: its score is about the deployment's cheapest
+        candidate (the one paired checks compare, ``RouteDecision.candidate_model``), and the
+        control plane carries it over to other lines. An escalation from another candidate is
+        learned all the same: it says the request is hard for a cheaper model.
+        """
         try:
             weight = SOURCE_WEIGHTS.get(source)
             if weight is None:
@@ -140,7 +149,7 @@ class LocalLearner:
                 return
             if not isinstance(example, Example) or len(example.numbers) != _NUMERIC_SIZE + 1:
                 return
-            item = Labelled(example, bool(acceptable), weight)
+            item = Labelled(compact(example), bool(acceptable), weight)
             self._pending.append(_Update(requested_model, item, source == "verdict"))
             self._schedule()
         except Exception:
@@ -165,15 +174,25 @@ class LocalLearner:
         # Otherwise (no loop at all: tools, the benchmark) the owner calls drain() itself.
 
     def _drain_in_loop(self) -> None:
+        # Cleared first: an outcome queued during the drain is either applied by it or schedules
+        # the next one.
         self._is_scheduled = False
-        self.drain()
+        loop = asyncio.get_running_loop()
+        if self.drain(blocking=False, limit=_DRAIN_BATCH) < 0:
+            # A worker thread is writing the file: try again shortly rather than wait in the loop.
+            self._is_scheduled = True
+            loop.call_later(_RETRY_S, self._drain_in_loop)
+            return
+        if self._pending and not self._is_scheduled:
+            # A burst: a few outcomes per turn of the loop, so requests are served in between.
+            self._is_scheduled = True
+            loop.call_soon(self._drain_in_loop)
         if (
             self.path is not None
             and self._is_dirty
             and self._saving is None
             and self._clock() - self._saved_at >= self._save_interval_s
         ):
-            loop = asyncio.get_running_loop()
             self._saving = loop.run_in_executor(None, self.save)
             self._saving.add_done_callback(self._saved)
 
@@ -182,11 +201,14 @@ class LocalLearner:
         if not future.cancelled() and future.exception() is not None:
             log.warning("learner: could not write %s: %s", self.path, future.exception())
 
-    def drain(self) -> int:
-        """Apply every queued outcome now; returns how many were applied."""
+    def drain(self, *, blocking: bool = True, limit: int | None = None) -> int:
+        """Apply the queued outcomes now (at most ``limit``); returns how many were applied (-1
+        when not ``blocking`` and the file is being written)."""
         applied = 0
-        with self._lock:
-            while self._pending:
+        if not self._lock.acquire(blocking=blocking):
+            return -1
+        try:
+            while self._pending and (limit is None or applied < limit):
                 update = self._pending.popleft()
                 head = self._head(update.requested_model)
                 head.learn(update.item, self.hyper, self._rng)
@@ -195,6 +217,8 @@ class LocalLearner:
                 applied += 1
             if applied:
                 self._is_dirty = True
+        finally:
+            self._lock.release()
         return applied
 
     def _head(self, requested_model: str) -> Head:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def decode_heads(data: bytes, *, numeric_size: int, ring_size: int) -> dict[str,
                 loss_level=losses[1],
                 verdicts=max(int(raw["verdicts"]), 0),
                 examples=max(int(raw["examples"]), 0),
-                ring=ring,  # type: ignore[arg-type]  # Head turns the list into a bounded deque
+                ring=deque(ring, maxlen=ring_size),
             )
     except LearnerFileError:
         raise
