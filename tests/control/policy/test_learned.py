@@ -113,6 +113,7 @@ def test_every_decision_names_the_cheapest_capable_candidate(mode: str):
     if mode == "shadow":
         assert routed.shadow_model == cheapest and stays.shadow_model is None
     never = RoutingSettings(mode=mode, category_rules={Category.QA: CategoryRule(action="never")})
-    assert decide(request(0.99), never).candidate_model == cheapest
+    # A never-rule decides whatever another model answers: no paired check is offered.
+    assert decide(request(0.99), never).candidate_model is None
     limited = RoutingSettings(mode=mode, allowed_models=[OPUS])
     assert decide(request(0.99), limited).candidate_model is None

@@ -65,9 +65,10 @@ class Tally:
 
     successes: float = 0.0
     failures: float = 0.0
-    #: The weighted paired-check verdicts included in ``successes`` and ``failures``.
-    verdict_successes: float = 0.0
-    verdict_failures: float = 0.0
+    #: The weighted paired-check verdicts included in ``successes`` and ``failures`` (a split of
+    #: the same evidence, so two tallies with the same totals compare equal).
+    verdict_successes: float = field(default=0.0, compare=False)
+    verdict_failures: float = field(default=0.0, compare=False)
 
     @property
     def total(self) -> float:
