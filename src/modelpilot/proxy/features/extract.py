@@ -16,11 +16,10 @@ from modelpilot.proxy.features.inputs import ModelInputs, model_inputs, numeric_
 from modelpilot.proxy.features.text import hash_bigrams
 from modelpilot.schema.wire import Category
 
-# Below this probability the classifier's top class is a guess; say "other" (or "chat" for a
-# short turn in a running conversation) rather than pretend.
+# Below this probability the classifier's top class is a guess: the request's shape decides.
 _MIN_CONFIDENCE = 0.35
 _SURE = 0.7
-_CHAT_MAX_CHARS = 200
+_WORD_PROBLEM_NUMBERS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,27 +56,80 @@ class Features:
 
 
 def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
-    """Rules first (explicit instructions, request shape), then the learned classifier."""
+    """Explicit instructions first, then conversation, then the learned classifier, then the
+    request's shape.
+
+    Measured on live-shaped requests (``python -m bench.categories``), the classifier is good at
+    what its benchmarks label (code, math, factual questions) and wrong on conversation, which it
+    calls creative writing; so creative writing needs an explicit ask, and a conversational turn
+    is chat unless it carries code or mathematics.
+    """
     if inputs.rule_category is not None:
         return inputs.rule_category
     if inputs.is_chatter:
         return Category.CHAT
+    if inputs.is_creative and not inputs.has_code:
+        return Category.CREATIVE_WRITING
+    shape = inputs.shape
+    flags = inputs.flags
+    uses_tools = flags.has_tools and (shape.tool_result_count > 0 or not flags.tool_choice_forced)
+    in_conversation = (shape.user_turns > 1 or inputs.is_conversational) and not uses_tools
+    if in_conversation and not (inputs.has_code or inputs.has_math):
+        return Category.CHAT
+    learned = _learned_category(
+        inputs, model, content_only=uses_tools or in_conversation or flags.tool_choice_forced
+    )
+    if learned is not None:
+        return learned
+    if uses_tools:
+        # Tools offered or a tool's result in hand, and no other task named: the model acts.
+        return Category.AGENTIC
+    if flags.tool_choice_forced or flags.has_response_schema:
+        # A forced tool or a response schema with no other instruction: structured extraction.
+        return Category.EXTRACTION
+    if in_conversation:
+        return Category.CHAT
+    if inputs.has_code:
+        return Category.CODE
+    if inputs.is_question:
+        return Category.QA
+    return Category.OTHER
+
+
+def _learned_category(inputs: ModelInputs, model: CategoryModel, *, content_only: bool) -> Category | None:
+    """The classifier's category when it is confident and the text backs it, else None.
+
+    ``content_only``: the request's shape (tools, a conversation) already says what it is unless
+    the text is clearly code or mathematics.
+    """
     if not inputs.word_hashes:
-        return Category.OTHER
+        return None
     for predicted, probability in model.ranked(inputs.word_hashes):
         if probability < _MIN_CONFIDENCE:
             break
         # The benchmarks teach the classifier their formats as much as their tasks; a code or
         # math label needs the matching flag unless the classifier is sure.
-        needs_flag = (predicted is Category.CODE and not inputs.has_code) or (
-            predicted is Category.MATH and not inputs.has_math
-        )
-        if needs_flag and probability < _SURE:
-            continue
-        return predicted
-    if inputs.shape.user_turns > 1 and inputs.shape.user_text_chars <= _CHAT_MAX_CHARS:
-        return Category.CHAT
-    return Category.OTHER
+        if predicted is Category.CODE:
+            backed = inputs.has_code or (probability >= _SURE and not content_only)
+        elif predicted is Category.MATH:
+            # Beside a tool ("how many orders shipped last week?" to a SQL tool), a question with
+            # no number in it is a lookup, not a calculation.
+            # A question with several quantities in it is a word problem, math words or not.
+            if content_only:
+                backed = inputs.has_math and inputs.number_count > 0
+            else:
+                is_word_problem = inputs.is_question and inputs.number_count >= _WORD_PROBLEM_NUMBERS
+                backed = inputs.has_math or is_word_problem or probability >= _SURE
+        elif predicted is Category.CREATIVE_WRITING:
+            # The classifier learned this label from the only conversational English it saw
+            # (chat is decided before it is asked): an explicit ask ("a script of ...", which also
+            # reads as code) or a sure classifier.
+            backed = (inputs.is_creative or probability >= _SURE) and not content_only
+        else:
+            backed = not content_only
+        if backed:
+            return predicted
+    return None
 
 
 def extract_features(body: dict[str, Any], *, model: RouterModel | None = None) -> Features:

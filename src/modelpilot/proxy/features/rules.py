@@ -1,15 +1,55 @@
-"""Keyword rules for the task categories the outcome data lacks (DESIGN.md §3).
+"""Keyword and conversation rules for the task categories (DESIGN.md §3).
 
 The learned classifier only knows the categories that public benchmarks label (code, math, qa,
-reasoning, creative writing, translation, classification). Instructions such as "summarize",
-"rewrite" or "extract ... as JSON" are explicit enough that a rule is both cheaper and more
-reliable than a model; rules look only at the head and tail of the instruction, where people put
-it, so a long pasted document that happens to contain "summary" does not flip the category.
+reasoning, creative writing, translation, classification), and it learned their formats as much
+as their tasks: measured on live-shaped requests (``python -m bench.categories``), it calls most
+conversational English "creative_writing". Instructions such as "summarize", "rewrite",
+"extract ... as JSON", "write a poem" or "explain your reasoning" are explicit enough that a rule
+is both cheaper and more reliable than a model; rules look only at the head and tail of the
+instruction, where people put it, so a long pasted document that happens to contain "summary"
+does not flip the category.
 """
 
 from __future__ import annotations
 
 from modelpilot.schema.wire import Category
+
+_LANGUAGES = (
+    "arabic",
+    "chinese",
+    "czech",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hebrew",
+    "hindi",
+    "indonesian",
+    "italian",
+    "japanese",
+    "korean",
+    "mandarin",
+    "norwegian",
+    "polish",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+    "thai",
+    "turkish",
+    "ukrainian",
+    "vietnamese",
+)
+# "into French", "English to Korean:": a target language after a preposition, as a whole word (not
+# "to Germany"). "in English" alone is left out: "always answer in English" is a system prompt,
+# not a translation.
+_LANGUAGE_MARKERS = tuple(
+    marker for language in _LANGUAGES for marker in (f" into {language}", f" to {language}")
+)
 
 # (category, markers) in priority order: the first category with a marker in the instruction
 # wins. Markers are lowercase substrings; leading spaces stand in for word starts cheaply.
@@ -18,12 +58,21 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
         Category.TRANSLATION,
         (
             "translate",
+            "a translator",
+            "professional translator",
             "translation of",
+            "translation to",
             "traduce",
             "traduis",
             "übersetze",
             "in english?",
+            "mean in english",
             "how do you say",
+            "how would i say",
+            "how do i say",
+            "localize these",
+            "localise these",
+            *_LANGUAGE_MARKERS,
         ),
     ),
     (
@@ -33,12 +82,24 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "summarise",
             "summary of",
             "a summary",
+            "summary in",
+            "summary for",
+            "one-line summary",
+            "executive summary",
+            "incident summaries",
             "tl;dr",
             "tldr",
             "key points",
             "key takeaways",
+            "main points",
+            "the gist",
             "condense",
             "in a nutshell",
+            "recap this",
+            "recap of this",
+            "boil it down",
+            "brief overview",
+            "an abstract",
         ),
     ),
     (
@@ -52,15 +113,36 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "reword",
             "fix the grammar",
             "fix grammar",
+            "fix the typos",
+            "fix typos",
             "correct the grammar",
             "grammar and spelling",
-            "make it more formal",
-            "make this more",
             "make it more",
+            "make this more",
+            "make this email",
+            "make it shorter",
+            "make it less",
+            "more polite",
+            "more professional",
+            "more formal",
+            "more concise",
+            "shorten this",
             "polish this",
             "improve the wording",
             "edit this",
-            "simplify this text",
+            "edit my",
+            "simplify this",
+            "into plain english",
+            "tone down",
+            "sound less",
+            "sound more",
+            "passive voice",
+            "active voice",
+            "turn these notes into",
+            "more casual",
+            "into a casual",
+            "less formal",
+            "turn these bullet",
         ),
     ),
     (
@@ -68,15 +150,20 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
         (
             "extract",
             "pull out all",
+            "pull out every",
             "list all the names",
+            "list all the people",
             "named entities",
             "parse the following",
             "parse this",
             "fill in the json",
+            "fill in this form",
             "as json",
             "into json",
             "in json format",
             "json object with",
+            "return json with",
+            "into structured",
             "fields:",
         ),
     ),
@@ -90,15 +177,110 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "label the",
             "label this",
             "label each",
+            "the label only",
+            "only the label",
             "which category",
+            "which department",
             "is this spam",
             "is it spam",
+            "spam or ham",
+            "spam filter",
             "positive or negative",
             "positive, negative",
             "toxic or not",
+            "content moderation",
             "intent of",
+            "tag this",
+            "tag each",
+            "answer yes or no",
+            "reply yes or no",
+            "with one of:",
+            "which topic",
+            "what language is this",
+            "detect whether",
         ),
     ),
+    (
+        Category.REASONING,
+        (
+            "reason carefully",
+            "reason step by step",
+            "reason about",
+            "think it through",
+            "think through",
+            "trade-offs",
+            "tradeoffs",
+            "pros and cons",
+            "weigh both sides",
+            "justify your",
+            "? justify",
+            "logical fallacy",
+            "logical fallacies",
+            "which conclusion",
+            "how would you tell",
+            "how could i test",
+            "how would you test",
+            "how to decide",
+            "help me decide",
+            "give a recommendation",
+            "give a decision",
+        ),
+    ),
+    (
+        # Retrieval-augmented question answering: the context comes with the question, often
+        # in XML tags that read as code.
+        Category.QA,
+        (
+            "using only the context",
+            "based on the context",
+            "based on the following context",
+            "according to the context",
+            "based on the documentation",
+            "based on the document",
+        ),
+    ),
+)
+# Asks for new imaginative text. Phrases rather than words: "poem" or "novel" alone also turn up
+# in questions about literature, which are qa.
+_CREATIVE_MARKERS = (
+    "a poem",
+    "poem about",
+    "poem for",
+    "write a story",
+    "tell me a story",
+    "short story",
+    "bedtime story",
+    "continue the story",
+    "story about",
+    "song lyrics",
+    "lyrics for",
+    "lyrics about",
+    "limerick",
+    "haiku",
+    "sonnet",
+    "write a song",
+    "rap verse",
+    "wedding toast",
+    "a toast for",
+    "backstory",
+    "dialogue between",
+    "scene of dialogue",
+    "fan fiction",
+    "screenplay",
+    "a script of",
+    "a script where",
+    "script for a",
+    "fairy tale",
+    "opening paragraph of a",
+    "birthday message",
+    "names for a",
+    "names for my",
+    "names for our",
+    "product description",
+    "a slogan",
+    "a tagline",
+    "a joke about",
+    "tell me a joke",
 )
 _GREETINGS = (
     "hi",
@@ -116,12 +298,74 @@ _GREETINGS = (
     "great",
     "bye",
 )
+# Conversation with the assistant itself rather than a task: a persona in the system prompt, or
+# the user talking to it, about it, or about their own day.
+_PERSONA_MARKERS = ("companion", "friendly assistant", "chatbot", "conversational", "chat partner")
+_TALK_MARKERS = (
+    "how's your day",
+    "how is your day",
+    "do you prefer",
+    "do you like",
+    "would you eat",
+    "what do you think",
+    "who are you?",
+    "about yourself",
+    "tell me something",
+    "i'm bored",
+    "just talk",
+    "lol",
+    "haha",
+)
+# Starts of a turn where the user tells rather than asks: "I finally finished...", "My dog...".
+_PERSONAL_STARTS = ("i ", "i'm ", "i've ", "i’m ", "my ", "we ", "we're ")
+_QUESTION_STARTS = (
+    "what",
+    "who",
+    "whom",
+    "which",
+    "when",
+    "where",
+    "why",
+    "how",
+    "is ",
+    "are ",
+    "can ",
+    "do ",
+    "does ",
+    "did ",
+    "should ",
+    "explain",
+    "describe",
+    "tell me about",
+    "define",
+)
 # Instructions sit at the start or end of a turn; a rule marker deep inside pasted material is
 # more likely quoted content than an instruction.
 _HEAD_CHARS = 300
 _TAIL_CHARS = 200
 #: A last user turn shorter than this with no other signal reads as conversation, not a task.
 CHAT_MAX_CHARS = 60
+#: A personal statement longer than this is more likely the set-up of a task than small talk.
+_STATEMENT_MAX_CHARS = 160
+
+
+def _has_marker(text: str, markers: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds one of ``markers`` as whole words ("a toast for" but not "a toaster
+    for", "lol" but not "lollies"). The substring search runs in C; only its rare hits are checked
+    for word boundaries, in Python. A marker that starts or ends with punctuation or a space
+    ("? justify", "fields:") is bounded by that character itself."""
+    for marker in [m for m in markers if m in text]:
+        check_start = marker[0].isalnum()
+        check_end = marker[-1].isalnum()
+        start = text.find(marker)
+        while start >= 0:
+            end = start + len(marker)
+            if (not check_start or start == 0 or not text[start - 1].isalnum()) and (
+                not check_end or end == len(text) or not text[end].isalnum()
+            ):
+                return True
+            start = text.find(marker, start + 1)
+    return False
 
 
 def instruction_excerpt(lowered_user: str, lowered_system: str) -> str:
@@ -131,29 +375,41 @@ def instruction_excerpt(lowered_user: str, lowered_system: str) -> str:
     return lowered_user + " " + lowered_system[:_HEAD_CHARS]
 
 
-def category_by_rules(
-    excerpt: str,
-    *,
-    is_agentic: bool,
-    is_tool_forced: bool,
-    has_code: bool,
-) -> Category | None:
-    """The category an explicit instruction or the request's shape implies, or None.
+def category_by_rules(excerpt: str, *, is_agentic: bool, has_code: bool) -> Category | None:
+    """The category an explicit instruction or an agent's request shape implies, or None.
 
-    ``is_agentic``: tools offered and the conversation already carries tool calls or results.
+    ``is_agentic``: the request has the shape of an agent loop (several tools offered, or
+    several tool calls already made), whatever its words say.
     """
     if is_agentic:
         return Category.AGENTIC
     for category, markers in _RULES:
-        if any(marker in excerpt for marker in markers):
-            # "Translate this Python to Rust" is a code task: code beats translation and rewriting.
-            if has_code and category in (Category.TRANSLATION, Category.REWRITING):
+        if _has_marker(excerpt, markers):
+            # "Translate this Python to Rust" is a code task: code beats translation, rewriting
+            # and the reasoning markers ("what are the trade-offs of this schema?").
+            if has_code and category in (Category.TRANSLATION, Category.REWRITING, Category.REASONING):
                 return Category.CODE
             return category
-    if is_tool_forced:
-        # A single forced tool is the classic structured-extraction pattern.
-        return Category.EXTRACTION
+    if _has_percentage_of_number(excerpt):
+        return Category.MATH
     return None
+
+
+def _has_percentage_of_number(excerpt: str) -> bool:
+    """``17% of 2350``, ``15% of $84``: a percentage of a number to work out (after the other
+    rules, so that "61% of 48.2m" in a report to summarize stays a summary)."""
+    start = excerpt.find("% of ")
+    while start > 0:
+        after = excerpt[start + 5 : start + 6]
+        if excerpt[start - 1].isdigit() and (after.isdigit() or after == "$"):
+            return True
+        start = excerpt.find("% of ", start + 1)
+    return False
+
+
+def is_creative_ask(excerpt: str) -> bool:
+    """Whether the instruction asks for a poem, a story, lyrics, a toast, names, ..."""
+    return _has_marker(excerpt, _CREATIVE_MARKERS)
 
 
 def is_chatter(lowered_user: str) -> bool:
@@ -162,3 +418,22 @@ def is_chatter(lowered_user: str) -> bool:
     if len(text) > CHAT_MAX_CHARS:
         return False
     return any(text == g or text.startswith((g + " ", g + ",")) for g in _GREETINGS)
+
+
+def is_conversational(lowered_user: str, lowered_system: str) -> bool:
+    """Whether the turn talks with the assistant (a companion persona, "what do you think",
+    "I finally finished my first marathon!!") rather than hands it a task."""
+    if _has_marker(lowered_system[:_HEAD_CHARS], _PERSONA_MARKERS):
+        return True
+    text = lowered_user.strip()
+    if len(text) > _STATEMENT_MAX_CHARS:
+        return False
+    if _has_marker(text, _TALK_MARKERS):
+        return True
+    return text.startswith(_PERSONAL_STARTS) and "?" not in text
+
+
+def is_question(lowered_user: str) -> bool:
+    """Whether the turn asks something (a question mark, or a question or "explain" opening)."""
+    text = lowered_user.strip()
+    return "?" in text[:_HEAD_CHARS] or "?" in text[-_TAIL_CHARS:] or text.startswith(_QUESTION_STARTS)
