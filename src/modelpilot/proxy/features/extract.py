@@ -20,6 +20,8 @@ from modelpilot.schema.wire import Category
 _MIN_CONFIDENCE = 0.35
 _SURE = 0.7
 _WORD_PROBLEM_NUMBERS = 3
+# A max_tokens this small leaves room for a label ("spam", "billing", "yes") and nothing more.
+_LABEL_MAX_TOKENS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,8 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
 
     Measured on live-shaped requests (``python -m bench.categories``), the classifier is good at
     what its benchmarks label (code, math, factual questions) and wrong on conversation, which it
-    calls creative writing; so creative writing needs an explicit ask, and a conversational turn
-    is chat unless it carries code or mathematics.
+    calls creative writing; so a conversational turn is chat unless it carries code or
+    mathematics, and creative writing needs an explicit ask or a sure classifier.
     """
     if inputs.rule_category is not None:
         return inputs.rule_category
@@ -76,9 +78,11 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     in_conversation = (shape.user_turns > 1 or inputs.is_conversational) and not uses_tools
     if in_conversation and not (inputs.has_code or inputs.has_math):
         return Category.CHAT
-    learned = _learned_category(
-        inputs, model, content_only=uses_tools or in_conversation or flags.tool_choice_forced
-    )
+    if 0 < inputs.max_tokens <= _LABEL_MAX_TOKENS and not (uses_tools or flags.tool_choice_forced):
+        # Room for a label and nothing more: the caller wants a verdict on the text.
+        return Category.CLASSIFICATION
+    content_only = uses_tools or in_conversation or flags.tool_choice_forced
+    learned = _learned_category(inputs, model, content_only=content_only)
     if learned is not None:
         return learned
     if uses_tools:
@@ -87,10 +91,10 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     if flags.tool_choice_forced or flags.has_response_schema:
         # A forced tool or a response schema with no other instruction: structured extraction.
         return Category.EXTRACTION
-    if in_conversation:
-        return Category.CHAT
     if inputs.has_code:
         return Category.CODE
+    if in_conversation:
+        return Category.CHAT
     if inputs.is_question:
         return Category.QA
     return Category.OTHER
@@ -107,29 +111,37 @@ def _learned_category(inputs: ModelInputs, model: CategoryModel, *, content_only
     for predicted, probability in model.ranked(inputs.word_hashes):
         if probability < _MIN_CONFIDENCE:
             break
-        # The benchmarks teach the classifier their formats as much as their tasks; a code or
-        # math label needs the matching flag unless the classifier is sure.
+        # The benchmarks teach the classifier their formats as much as their tasks: a label
+        # needs the text to back it.
         if predicted is Category.CODE:
             backed = inputs.has_code or (probability >= _SURE and not content_only)
         elif predicted is Category.MATH:
-            # Beside a tool ("how many orders shipped last week?" to a SQL tool), a question with
-            # no number in it is a lookup, not a calculation.
-            # A question with several quantities in it is a word problem, math words or not.
-            if content_only:
-                backed = inputs.has_math and inputs.number_count > 0
-            else:
-                is_word_problem = inputs.is_question and inputs.number_count >= _WORD_PROBLEM_NUMBERS
-                backed = inputs.has_math or is_word_problem or probability >= _SURE
+            backed = _backs_math(inputs, probability, content_only=content_only)
         elif predicted is Category.CREATIVE_WRITING:
-            # The classifier learned this label from the only conversational English it saw
-            # (chat is decided before it is asked): an explicit ask ("a script of ...", which also
-            # reads as code) or a sure classifier.
-            backed = (inputs.is_creative or probability >= _SURE) and not content_only
+            # Learned from the only conversational English the classifier saw (chat is decided
+            # before it is asked): an explicit ask ("a script of ...", which also reads as code),
+            # or a sure classifier on a request rather than a question.
+            backed = not content_only and (
+                inputs.is_creative or (probability >= _SURE and not inputs.is_question)
+            )
         else:
             backed = not content_only
         if backed:
             return predicted
     return None
+
+
+def _backs_math(inputs: ModelInputs, probability: float, *, content_only: bool) -> bool:
+    """Whether the text backs a math label: a math word or symbol, or numbers to work on (a
+    question with several quantities is a word problem, math words or not). "How tall is the
+    Eiffel Tower?" is a lookup, and so is "how many orders shipped last week?" to a SQL tool."""
+    if content_only:
+        return inputs.has_math and inputs.number_count > 0
+    if inputs.has_math:
+        return True
+    if inputs.number_count == 0:
+        return False
+    return probability >= _SURE or (inputs.is_question and inputs.number_count >= _WORD_PROBLEM_NUMBERS)
 
 
 def extract_features(body: dict[str, Any], *, model: RouterModel | None = None) -> Features:

@@ -44,12 +44,14 @@ _LANGUAGES = (
     "ukrainian",
     "vietnamese",
 )
-# "into French", "English to Korean:": a target language after a preposition, as a whole word (not
-# "to Germany"). "in English" alone is left out: "always answer in English" is a system prompt,
-# not a translation.
-_LANGUAGE_MARKERS = tuple(
-    marker for language in _LANGUAGES for marker in (f" into {language}", f" to {language}")
+# A target language after a preposition that ends the phrase: "into French:", "English to
+# Korean:", "in Polish?", "in Spanish, German and Japanese". "The response to English King
+# George" or "answer in Spanish" (which only sets the language of the answer) do not count.
+_TARGET_LANGUAGE_MARKERS = tuple(
+    f" {preposition} {language}" for language in _LANGUAGES for preposition in ("in", "into", "to")
 )
+_LANGUAGE_PHRASE_ENDS = (" please", " and ", " or ")
+_ANSWER_LANGUAGE_VERBS = ("answer", "respond", "reply", "speak", "talk", "chat", "always", "only")
 
 # (category, markers) in priority order: the first category with a marker in the instruction
 # wins. Markers are lowercase substrings; leading spaces stand in for word starts cheaply.
@@ -72,7 +74,13 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "how do i say",
             "localize these",
             "localise these",
-            *_LANGUAGE_MARKERS,
+            "auf englisch",
+            "auf deutsch",
+            "en anglais",
+            "en français",
+            "en inglés",
+            "en español",
+            *(f"{language} word for" for language in _LANGUAGES),
         ),
     ),
     (
@@ -95,6 +103,12 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "the gist",
             "condense",
             "in a nutshell",
+            "sum up",
+            "sums up",
+            "short version",
+            "digest of",
+            "highlights only",
+            "takeaways",
             "recap this",
             "recap of this",
             "boil it down",
@@ -136,6 +150,16 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "tone down",
             "sound less",
             "sound more",
+            "make this sound",
+            "make it sound",
+            "make it warmer",
+            "friendlier",
+            "reformulate",
+            "tighten",
+            "concisely",
+            "correct my english",
+            "correct my grammar",
+            "more academic",
             "passive voice",
             "active voice",
             "turn these notes into",
@@ -151,6 +175,12 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "extract",
             "pull out all",
             "pull out every",
+            "pull the",
+            "identify all",
+            "identify every",
+            "list every",
+            "list each",
+            "give me just the",
             "list all the names",
             "list all the people",
             "named entities",
@@ -192,8 +222,9 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "intent of",
             "tag this",
             "tag each",
-            "answer yes or no",
-            "reply yes or no",
+            "yes or no",
+            "category name",
+            "the right queue",
             "with one of:",
             "which topic",
             "what language is this",
@@ -208,8 +239,8 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "reason about",
             "think it through",
             "think through",
-            "trade-offs",
-            "tradeoffs",
+            "the trade-offs",
+            "the tradeoffs",
             "pros and cons",
             "weigh both sides",
             "justify your",
@@ -224,6 +255,19 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "help me decide",
             "give a recommendation",
             "give a decision",
+            "work it out",
+            "worked it out",
+            "help me think about",
+            "help me think through",
+            "argument valid",
+            "is the following argument",
+            "consider both sides",
+            "lay out the argument",
+            "second-order effects",
+            "what would you choose",
+            "logic puzzle",
+            "this riddle",
+            "a riddle",
         ),
     ),
     (
@@ -279,8 +323,33 @@ _CREATIVE_MARKERS = (
     "product description",
     "a slogan",
     "a tagline",
+    "a jingle",
+    "a myth",
+    "a fable",
+    "a eulogy",
+    "a ballad",
+    "an ode",
+    "a monologue",
+    "a villanelle",
+    "flash fiction",
+    "picture book",
+    "tongue twister",
     "a joke about",
     "tell me a joke",
+)
+_CREATIVE_VERBS = (
+    "write",
+    "compose",
+    "tell me",
+    "give me",
+    "create",
+    "draft",
+    "invent",
+    "come up with",
+    "continue",
+    "need",
+    "make up",
+    "generate",
 )
 _GREETINGS = (
     "hi",
@@ -312,6 +381,11 @@ _TALK_MARKERS = (
     "about yourself",
     "tell me something",
     "i'm bored",
+    "your favourite",
+    "your favorite",
+    "have you ever",
+    "nice talking",
+    "see you tomorrow",
     "just talk",
     "lol",
     "haha",
@@ -384,7 +458,9 @@ def category_by_rules(excerpt: str, *, is_agentic: bool, has_code: bool) -> Cate
     if is_agentic:
         return Category.AGENTIC
     for category, markers in _RULES:
-        if _has_marker(excerpt, markers):
+        if _has_marker(excerpt, markers) or (
+            category is Category.TRANSLATION and _names_target_language(excerpt)
+        ):
             # "Translate this Python to Rust" is a code task: code beats translation, rewriting
             # and the reasoning markers ("what are the trade-offs of this schema?").
             if has_code and category in (Category.TRANSLATION, Category.REWRITING, Category.REASONING):
@@ -393,6 +469,24 @@ def category_by_rules(excerpt: str, *, is_agentic: bool, has_code: bool) -> Cate
     if _has_percentage_of_number(excerpt):
         return Category.MATH
     return None
+
+
+def _names_target_language(excerpt: str) -> bool:
+    """Whether ``excerpt`` names a language to translate into (see _TARGET_LANGUAGE_MARKERS)."""
+    for marker in [m for m in _TARGET_LANGUAGE_MARKERS if m in excerpt]:
+        start = excerpt.find(marker)
+        while start >= 0:
+            end = start + len(marker)
+            after = excerpt[end : end + 1]
+            ends_phrase = (
+                not after
+                or not (after.isalnum() or after.isspace())
+                or excerpt.startswith(_LANGUAGE_PHRASE_ENDS, end)
+            )
+            if ends_phrase and not excerpt[:start].endswith(_ANSWER_LANGUAGE_VERBS):
+                return True
+            start = excerpt.find(marker, start + 1)
+    return False
 
 
 def _has_percentage_of_number(excerpt: str) -> bool:
@@ -408,8 +502,9 @@ def _has_percentage_of_number(excerpt: str) -> bool:
 
 
 def is_creative_ask(excerpt: str) -> bool:
-    """Whether the instruction asks for a poem, a story, lyrics, a toast, names, ..."""
-    return _has_marker(excerpt, _CREATIVE_MARKERS)
+    """Whether the instruction asks for a poem, a story, lyrics, a toast, names, ...: a creative
+    form and a verb that asks for one ("the story about Abraham Lincoln" in a question is not)."""
+    return _has_marker(excerpt, _CREATIVE_MARKERS) and _has_marker(excerpt, _CREATIVE_VERBS)
 
 
 def is_chatter(lowered_user: str) -> bool:
