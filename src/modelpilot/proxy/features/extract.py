@@ -85,6 +85,8 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     learned = _learned_category(inputs, model, content_only=content_only)
     if learned is not None:
         return learned
+    if inputs.has_operation:
+        return Category.MATH
     if uses_tools:
         # Tools offered or a tool's result in hand, and no other task named: the model acts.
         return Category.AGENTIC

@@ -72,6 +72,7 @@ class ModelInputs:
     is_creative: bool
     is_conversational: bool
     is_question: bool
+    has_operation: bool
 
 
 def read_flags(body: dict[str, Any], tool_count: int) -> RequestFlags:
@@ -125,6 +126,7 @@ def model_inputs(body: dict[str, Any]) -> ModelInputs:
         is_creative=rules.is_creative_ask(excerpt),
         is_conversational=rules.is_conversational(lowered_user, lowered_system),
         is_question=rules.is_question(lowered_user),
+        has_operation=rules.has_operation(lowered_user),
     )
 
 

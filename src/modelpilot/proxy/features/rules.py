@@ -12,6 +12,8 @@ does not flip the category.
 
 from __future__ import annotations
 
+import re
+
 from modelpilot.schema.wire import Category
 
 _LANGUAGES = (
@@ -235,6 +237,7 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
         Category.REASONING,
         (
             "reason carefully",
+            "explain step by step",
             "reason step by step",
             "reason about",
             "think it through",
@@ -413,6 +416,9 @@ _QUESTION_STARTS = (
     "tell me about",
     "define",
 )
+# Multiplication, addition, powers and spaced division between digits; not "-" or "/" alone,
+# which write dates ("2024-03-01", "12/03").
+_OPERATION = re.compile(r"\d ?[*×÷+^] ?\(?\d|\d / \d")
 # Instructions sit at the start or end of a turn; a rule marker deep inside pasted material is
 # more likely quoted content than an instruction.
 _HEAD_CHARS = 300
@@ -487,6 +493,12 @@ def _names_target_language(excerpt: str) -> bool:
                 return True
             start = excerpt.find(marker, start + 1)
     return False
+
+
+def has_operation(lowered_user: str) -> bool:
+    """``4321 * 8765``, ``2^10 + 3^5``, ``342 / 3``: an arithmetic operation on numbers, which the
+    classifier, fitted on word problems, often misses when it stands alone."""
+    return _OPERATION.search(lowered_user[:_HEAD_CHARS]) is not None
 
 
 def _has_percentage_of_number(excerpt: str) -> bool:
