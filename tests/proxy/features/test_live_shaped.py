@@ -9,6 +9,7 @@ or reasoning request recognised and creative writing precision 0.32.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -81,3 +82,46 @@ def test_the_demo_workload_is_labelled_as_planned(everything: list[tuple[Labelle
     demo = [(row.id, row.category, label) for row, label in everything if row.source == "demo"]
     assert len(demo) >= 30
     assert [d for d in demo if d[1] != d[2]] == []
+
+
+def test_the_demo_scripts_as_sent_today_are_labelled_as_planned() -> None:
+    """The fixture's demo rows were recorded from the demo's scripts; this records them again, through
+    the official SDK against the simulator, so a change to the workload cannot drift from its labels."""
+    import anthropic
+    import httpx2
+
+    from modelpilot.demo.workload import plan
+    from modelpilot.proxy.features import extract_features
+    from modelpilot.sim import SimSettings, create_app
+    from tests.servers import serve
+
+    sent: list[dict[str, Any]] = []
+
+    def record(request: httpx2.Request) -> None:
+        if request.url.path.endswith("/v1/messages"):
+            sent.append(json.loads(request.read()))
+
+    labelled: list[tuple[str, str]] = []
+    with (
+        serve(create_app(SimSettings(cheap_failure_rate=0))) as upstream,
+        httpx2.Client(event_hooks={"request": [record]}) as http,
+    ):
+        client = anthropic.Anthropic(
+            base_url=upstream, api_key="sk-ant-demo", max_retries=0, http_client=http
+        )
+        for script in plan(40):
+            before = len(sent)
+            script.run(client, lambda call: None)
+            labelled.extend((script.category, extract_features(b).category.value) for b in sent[before:])
+    assert len(labelled) == 40
+    assert [pair for pair in labelled if pair[0] != pair[1]] == []
+
+
+def test_the_bench_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.categories import main
+
+    assert main(["--split", "holdout", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["rows"] == sum(c["support"] for c in result["classes"].values())
+    assert {"precision", "recall", "support", "predicted"} <= set(result["classes"]["chat"])
+    assert all(e["expected"] != e["predicted"] for e in result["errors"])

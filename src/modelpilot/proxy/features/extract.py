@@ -20,6 +20,9 @@ from modelpilot.schema.wire import Category
 _MIN_CONFIDENCE = 0.35
 _SURE = 0.7
 _WORD_PROBLEM_NUMBERS = 3
+# A short question that nothing else claims asks for a fact; a long text ending in one carries
+# material for a task the rules and the classifier could not name.
+_QUESTION_MAX_CHARS = 160
 # A max_tokens this small leaves room for a label ("spam", "billing", "yes") and nothing more.
 _LABEL_MAX_TOKENS = 8
 
@@ -97,7 +100,7 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
         return Category.CODE
     if in_conversation:
         return Category.CHAT
-    if inputs.is_question:
+    if inputs.is_question and shape.user_text_chars <= _QUESTION_MAX_CHARS:
         return Category.QA
     return Category.OTHER
 

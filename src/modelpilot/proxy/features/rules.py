@@ -53,7 +53,21 @@ _TARGET_LANGUAGE_MARKERS = tuple(
     f" {preposition} {language}" for language in _LANGUAGES for preposition in ("in", "into", "to")
 )
 _LANGUAGE_PHRASE_ENDS = (" please", " and ", " or ")
-_ANSWER_LANGUAGE_VERBS = ("answer", "respond", "reply", "speak", "talk", "chat", "always", "only")
+_ANSWER_LANGUAGE_VERBS = (
+    "answer",
+    "respond",
+    "reply",
+    "speak",
+    "talk",
+    "chat",
+    "always",
+    "only",
+    "written",
+    "spoken",
+    "published",
+    "taught",
+    "fluent",
+)
 
 # (category, markers) in priority order: the first category with a marker in the instruction
 # wins. Markers are lowercase substrings; leading spaces stand in for word starts cheaply.
