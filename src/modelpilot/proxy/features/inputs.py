@@ -109,7 +109,10 @@ def model_inputs(body: dict[str, Any]) -> ModelInputs:
         shape.tool_use_count >= _AGENT_MIN_TOOL_CALLS
         or (shape.tool_count >= _AGENT_MIN_TOOLS and not flags.tool_choice_forced)
     )
-    excerpt = rules.instruction_excerpt(lowered_user, lowered_system)
+    # The classifier's words cover the whole excerpt unless they were cut at text.MAX_WORDS.
+    excerpt = rules.instruction_excerpt(
+        lowered_user, lowered_system, words=word_set if len(words) < text.MAX_WORDS else None
+    )
     max_tokens = body.get("max_tokens")
     numbers = sum(1 for w in words if w[0] in _DIGITS)
     return ModelInputs(

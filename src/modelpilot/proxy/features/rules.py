@@ -13,8 +13,73 @@ does not flip the category.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from modelpilot.schema.wire import Category
+
+# Stripped from both ends of a word ("summarize:", "(translate"), as
+# :func:`modelpilot.proxy.features.text.words` does for the classifier.
+_EDGE_PUNCTUATION = ".,;:!?\"'()[]{}<>*`"
+
+
+def _is_bounded(text: str, marker: str) -> bool:
+    """Whether ``marker`` occurs in ``text`` as whole words ("a toast for" but not "a toaster
+    for", "lol" but not "lollies"). A marker that starts or ends with punctuation or a space
+    ("? justify", "fields:") is bounded by that character itself."""
+    check_start = marker[0].isalnum()
+    check_end = marker[-1].isalnum()
+    start = text.find(marker)
+    while start >= 0:
+        end = start + len(marker)
+        if (not check_start or start == 0 or not text[start - 1].isalnum()) and (
+            not check_end or end == len(text) or not text[end].isalnum()
+        ):
+            return True
+        start = text.find(marker, start + 1)
+    return False
+
+
+class _Markers:
+    """Phrases indexed by their first word, so that a text is searched only for the phrases whose
+    first word it contains: one set intersection instead of a substring scan per phrase (the
+    rules hold a few hundred phrases and run on every request)."""
+
+    __slots__ = ("_by_word", "_unkeyed", "_words")
+
+    def __init__(self, markers: tuple[str, ...]) -> None:
+        by_word: dict[str, list[str]] = {}
+        unkeyed: list[str] = []
+        for marker in markers:
+            if marker[0].isalnum():
+                by_word.setdefault(marker.split()[0].strip(_EDGE_PUNCTUATION), []).append(marker)
+            else:
+                unkeyed.append(marker)
+        self._by_word = {word: tuple(group) for word, group in by_word.items()}
+        self._words = frozenset(by_word)
+        self._unkeyed = tuple(unkeyed)
+
+    def found_in(self, text: str, words: frozenset[str]) -> bool:
+        """Whether ``text`` (whose :func:`words_of` are ``words``) holds one of the phrases."""
+        for word in self._words & words:
+            for marker in self._by_word[word]:
+                if marker in text and _is_bounded(text, marker):
+                    return True
+        return any(marker in text and _is_bounded(text, marker) for marker in self._unkeyed)
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    """Where the rules look (see :func:`instruction_excerpt`): the lowered text and its words."""
+
+    text: str
+    words: frozenset[str]
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The distinct whitespace-separated words of ``text``, edge punctuation stripped (as the
+    classifier's words are)."""
+    return frozenset(word.strip(_EDGE_PUNCTUATION) or word for word in text.split())
+
 
 _LANGUAGES = (
     "arabic",
@@ -49,9 +114,7 @@ _LANGUAGES = (
 # A target language after a preposition that ends the phrase: "into French:", "English to
 # Korean:", "in Polish?", "in Spanish, German and Japanese". "The response to English King
 # George" or "answer in Spanish" (which only sets the language of the answer) do not count.
-_TARGET_LANGUAGE_MARKERS = tuple(
-    f" {preposition} {language}" for language in _LANGUAGES for preposition in ("in", "into", "to")
-)
+_LANGUAGE_SET = frozenset(_LANGUAGES)
 _LANGUAGE_PHRASE_ENDS = (" please", " and ", " or ")
 _ANSWER_LANGUAGE_VERBS = (
     "answer",
@@ -71,7 +134,7 @@ _ANSWER_LANGUAGE_VERBS = (
 
 # (category, markers) in priority order: the first category with a marker in the instruction
 # wins. Markers are lowercase substrings; leading spaces stand in for word starts cheaply.
-_RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
+_RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
     (
         Category.TRANSLATION,
         (
@@ -301,72 +364,77 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
         ),
     ),
 )
+_RULES = tuple((category, _Markers(phrases)) for category, phrases in _RULE_PHRASES)
 # Asks for new imaginative text. Phrases rather than words: "poem" or "novel" alone also turn up
 # in questions about literature, which are qa.
-_CREATIVE_MARKERS = (
-    "a poem",
-    "poem about",
-    "poem for",
-    "write a story",
-    "tell me a story",
-    "short story",
-    "bedtime story",
-    "continue the story",
-    "story about",
-    "song lyrics",
-    "lyrics for",
-    "lyrics about",
-    "limerick",
-    "haiku",
-    "sonnet",
-    "write a song",
-    "rap verse",
-    "wedding toast",
-    "a toast for",
-    "backstory",
-    "dialogue between",
-    "scene of dialogue",
-    "fan fiction",
-    "screenplay",
-    "a script of",
-    "a script where",
-    "script for a",
-    "fairy tale",
-    "opening paragraph of a",
-    "birthday message",
-    "names for a",
-    "names for my",
-    "names for our",
-    "product description",
-    "a slogan",
-    "a tagline",
-    "a jingle",
-    "a myth",
-    "a fable",
-    "a eulogy",
-    "a ballad",
-    "an ode",
-    "a monologue",
-    "a villanelle",
-    "flash fiction",
-    "picture book",
-    "tongue twister",
-    "a joke about",
-    "tell me a joke",
+_CREATIVE_MARKERS = _Markers(
+    (
+        "a poem",
+        "poem about",
+        "poem for",
+        "write a story",
+        "tell me a story",
+        "short story",
+        "bedtime story",
+        "continue the story",
+        "story about",
+        "song lyrics",
+        "lyrics for",
+        "lyrics about",
+        "limerick",
+        "haiku",
+        "sonnet",
+        "write a song",
+        "rap verse",
+        "wedding toast",
+        "a toast for",
+        "backstory",
+        "dialogue between",
+        "scene of dialogue",
+        "fan fiction",
+        "screenplay",
+        "a script of",
+        "a script where",
+        "script for a",
+        "fairy tale",
+        "opening paragraph of a",
+        "birthday message",
+        "names for a",
+        "names for my",
+        "names for our",
+        "product description",
+        "a slogan",
+        "a tagline",
+        "a jingle",
+        "a myth",
+        "a fable",
+        "a eulogy",
+        "a ballad",
+        "an ode",
+        "a monologue",
+        "a villanelle",
+        "flash fiction",
+        "picture book",
+        "tongue twister",
+        "a joke about",
+        "tell me a joke",
+    )
 )
-_CREATIVE_VERBS = (
-    "write",
-    "compose",
-    "tell me",
-    "give me",
-    "create",
-    "draft",
-    "invent",
-    "come up with",
-    "continue",
-    "need",
-    "make up",
-    "generate",
+_CREATIVE_VERBS = _Markers(
+    (
+        "write",
+        "compose",
+        "tell me",
+        "give me",
+        "create",
+        "draft",
+        "invent",
+        "come up with",
+        "continue",
+        "need",
+        "make up",
+        "generate",
+    )
 )
 _GREETINGS = (
     "hi",
@@ -386,26 +454,28 @@ _GREETINGS = (
 )
 # Conversation with the assistant itself rather than a task: a persona in the system prompt, or
 # the user talking to it, about it, or about their own day.
-_PERSONA_MARKERS = ("companion", "friendly assistant", "chatbot", "conversational", "chat partner")
-_TALK_MARKERS = (
-    "how's your day",
-    "how is your day",
-    "do you prefer",
-    "do you like",
-    "would you eat",
-    "what do you think",
-    "who are you?",
-    "about yourself",
-    "tell me something",
-    "i'm bored",
-    "your favourite",
-    "your favorite",
-    "have you ever",
-    "nice talking",
-    "see you tomorrow",
-    "just talk",
-    "lol",
-    "haha",
+_PERSONA_MARKERS = _Markers(("companion", "friendly assistant", "chatbot", "conversational", "chat partner"))
+_TALK_MARKERS = _Markers(
+    (
+        "how's your day",
+        "how is your day",
+        "do you prefer",
+        "do you like",
+        "would you eat",
+        "what do you think",
+        "who are you?",
+        "about yourself",
+        "tell me something",
+        "i'm bored",
+        "your favourite",
+        "your favorite",
+        "have you ever",
+        "nice talking",
+        "see you tomorrow",
+        "just talk",
+        "lol",
+        "haha",
+    )
 )
 # Starts of a turn where the user tells rather than asks: "I finally finished...", "My dog...".
 _PERSONAL_STARTS = ("i ", "i'm ", "i've ", "i’m ", "my ", "we ", "we're ")
@@ -432,6 +502,7 @@ _QUESTION_STARTS = (
 )
 # Multiplication, addition, powers and spaced division between digits; not "-" or "/" alone,
 # which write dates ("2024-03-01", "12/03").
+_OPERATORS = ("*", "+", "^", "×", "÷", "/")
 _OPERATION = re.compile(r"\d ?[*×÷+^] ?\(?\d|\d / \d")
 # Instructions sit at the start or end of a turn; a rule marker deep inside pasted material is
 # more likely quoted content than an instruction.
@@ -443,33 +514,21 @@ CHAT_MAX_CHARS = 60
 _STATEMENT_MAX_CHARS = 160
 
 
-def _has_marker(text: str, markers: tuple[str, ...]) -> bool:
-    """Whether ``text`` holds one of ``markers`` as whole words ("a toast for" but not "a toaster
-    for", "lol" but not "lollies"). The substring search runs in C; only its rare hits are checked
-    for word boundaries, in Python. A marker that starts or ends with punctuation or a space
-    ("? justify", "fields:") is bounded by that character itself."""
-    for marker in [m for m in markers if m in text]:
-        check_start = marker[0].isalnum()
-        check_end = marker[-1].isalnum()
-        start = text.find(marker)
-        while start >= 0:
-            end = start + len(marker)
-            if (not check_start or start == 0 or not text[start - 1].isalnum()) and (
-                not check_end or end == len(text) or not text[end].isalnum()
-            ):
-                return True
-            start = text.find(marker, start + 1)
-    return False
+def instruction_excerpt(
+    lowered_user: str, lowered_system: str, *, words: frozenset[str] | None = None
+) -> Excerpt:
+    """The part of a turn where rules look: the head and tail of the user text, the system head.
 
-
-def instruction_excerpt(lowered_user: str, lowered_system: str) -> str:
-    """The part of a turn where rules look: the head and tail of the user text, the system head."""
+    ``words``: the words of the whole of both texts when the caller has them (a superset of the
+    excerpt's serves as well, and saves splitting the excerpt again).
+    """
     if len(lowered_user) > _HEAD_CHARS + _TAIL_CHARS:
         lowered_user = lowered_user[:_HEAD_CHARS] + " " + lowered_user[-_TAIL_CHARS:]
-    return lowered_user + " " + lowered_system[:_HEAD_CHARS]
+    text = lowered_user + " " + lowered_system[:_HEAD_CHARS]
+    return Excerpt(text, words if words is not None else words_of(text))
 
 
-def category_by_rules(excerpt: str, *, is_agentic: bool, has_code: bool) -> Category | None:
+def category_by_rules(excerpt: Excerpt, *, is_agentic: bool, has_code: bool) -> Category | None:
     """The category an explicit instruction or an agent's request shape implies, or None.
 
     ``is_agentic``: the request has the shape of an agent loop (several tools offered, or
@@ -478,7 +537,7 @@ def category_by_rules(excerpt: str, *, is_agentic: bool, has_code: bool) -> Cate
     if is_agentic:
         return Category.AGENTIC
     for category, markers in _RULES:
-        if _has_marker(excerpt, markers) or (
+        if markers.found_in(excerpt.text, excerpt.words) or (
             category is Category.TRANSLATION and _names_target_language(excerpt)
         ):
             # "Translate this Python to Rust" is a code task: code beats translation, rewriting
@@ -486,14 +545,20 @@ def category_by_rules(excerpt: str, *, is_agentic: bool, has_code: bool) -> Cate
             if has_code and category in (Category.TRANSLATION, Category.REWRITING, Category.REASONING):
                 return Category.CODE
             return category
-    if _has_percentage_of_number(excerpt):
+    if _has_percentage_of_number(excerpt.text):
         return Category.MATH
     return None
 
 
-def _names_target_language(excerpt: str) -> bool:
-    """Whether ``excerpt`` names a language to translate into (see _TARGET_LANGUAGE_MARKERS)."""
-    for marker in [m for m in _TARGET_LANGUAGE_MARKERS if m in excerpt]:
+def _names_target_language(excerpt: Excerpt) -> bool:
+    """Whether ``excerpt`` names a language to translate into: a language after "in", "into" or
+    "to" that ends the phrase, not after a verb that only sets the answer's language."""
+    return any(_names_language(excerpt.text, language) for language in _LANGUAGE_SET & excerpt.words)
+
+
+def _names_language(excerpt: str, language: str) -> bool:
+    """:func:`_names_target_language` for one language that ``excerpt`` mentions."""
+    for marker in (f" in {language}", f" into {language}", f" to {language}"):
         start = excerpt.find(marker)
         while start >= 0:
             end = start + len(marker)
@@ -512,7 +577,9 @@ def _names_target_language(excerpt: str) -> bool:
 def has_operation(lowered_user: str) -> bool:
     """``4321 * 8765``, ``2^10 + 3^5``, ``342 / 3``: an arithmetic operation on numbers, which the
     classifier, fitted on word problems, often misses when it stands alone."""
-    return _OPERATION.search(lowered_user[:_HEAD_CHARS]) is not None
+    head = lowered_user[:_HEAD_CHARS]
+    # Most turns hold no operator at all: six substring scans are cheaper than the regex.
+    return any(operator in head for operator in _OPERATORS) and _OPERATION.search(head) is not None
 
 
 def _has_percentage_of_number(excerpt: str) -> bool:
@@ -527,10 +594,12 @@ def _has_percentage_of_number(excerpt: str) -> bool:
     return False
 
 
-def is_creative_ask(excerpt: str) -> bool:
+def is_creative_ask(excerpt: Excerpt) -> bool:
     """Whether the instruction asks for a poem, a story, lyrics, a toast, names, ...: a creative
     form and a verb that asks for one ("the story about Abraham Lincoln" in a question is not)."""
-    return _has_marker(excerpt, _CREATIVE_MARKERS) and _has_marker(excerpt, _CREATIVE_VERBS)
+    return _CREATIVE_MARKERS.found_in(excerpt.text, excerpt.words) and _CREATIVE_VERBS.found_in(
+        excerpt.text, excerpt.words
+    )
 
 
 def is_chatter(lowered_user: str) -> bool:
@@ -544,12 +613,13 @@ def is_chatter(lowered_user: str) -> bool:
 def is_conversational(lowered_user: str, lowered_system: str) -> bool:
     """Whether the turn talks with the assistant (a companion persona, "what do you think",
     "I finally finished my first marathon!!") rather than hands it a task."""
-    if _has_marker(lowered_system[:_HEAD_CHARS], _PERSONA_MARKERS):
+    system = lowered_system[:_HEAD_CHARS]
+    if _PERSONA_MARKERS.found_in(system, words_of(system)):
         return True
     text = lowered_user.strip()
     if len(text) > _STATEMENT_MAX_CHARS:
         return False
-    if _has_marker(text, _TALK_MARKERS):
+    if _TALK_MARKERS.found_in(text, words_of(text)):
         return True
     return text.startswith(_PERSONAL_STARTS) and "?" not in text
 
