@@ -478,6 +478,21 @@ _TALK_MARKERS = _Markers(
     )
 )
 # Starts of a turn where the user tells rather than asks: "I finally finished...", "My dog...".
+# "Hi! Thanks a lot for your help yesterday, talk soon.": longer than small talk, still talk.
+_GREETING_STARTS = tuple(
+    greeting + separator
+    for greeting in (
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank you",
+        "good morning",
+        "good evening",
+        "good night",
+    )
+    for separator in (" ", "!", ",", ".")
+)
 _PERSONAL_STARTS = ("i ", "i'm ", "i've ", "i’m ", "my ", "we ", "we're ")
 _QUESTION_STARTS = (
     "what",
@@ -621,7 +636,7 @@ def is_conversational(lowered_user: str, lowered_system: str) -> bool:
         return False
     if _TALK_MARKERS.found_in(text, words_of(text)):
         return True
-    return text.startswith(_PERSONAL_STARTS) and "?" not in text
+    return text.startswith(_PERSONAL_STARTS + _GREETING_STARTS) and "?" not in text
 
 
 def is_question(lowered_user: str) -> bool:
