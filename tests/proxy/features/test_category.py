@@ -112,3 +112,120 @@ def test_rules_ignore_a_keyword_buried_inside_a_long_document() -> None:
     document = "intro " * 300 + "the committee asked staff to summarize the findings " + "more words " * 300
     f = extract_features(body(user(document + "\nWrite a haiku inspired by this text.")))
     assert f.category is not Category.SUMMARIZATION
+
+
+def assistant(content: object) -> dict[str, object]:
+    return {"role": "assistant", "content": content}
+
+
+CALCULATOR = {
+    "name": "calculator",
+    "input_schema": {"type": "object", "properties": {"expression": {"type": "string"}}},
+}
+
+
+def test_a_conversation_is_chat_whatever_the_classifier_thinks() -> None:
+    # The demo's chat script: the classifier alone called these turns creative writing.
+    history = [user("I'm planning a weekend in Lisbon."), assistant("Lovely! Food, museums, or both?")]
+    for turn in ("What should I eat there?", "And one museum worth it?"):
+        f = extract_features(
+            body(*history, user(turn), system="You are a friendly assistant. Keep answers short.")
+        )
+        assert f.category is Category.CHAT, turn
+    assert (
+        extract_features(body(user("I finally repainted the kitchen, took all weekend"))).category
+        is Category.CHAT
+    )
+    assert extract_features(body(user("What do you think about rainy Sundays?"))).category is Category.CHAT
+
+
+def test_a_conversation_that_turns_to_code_or_a_named_task_is_not_chat() -> None:
+    history = [
+        user("Write a Python function that adds two numbers."),
+        assistant("def add(a, b):\n    return a + b"),
+    ]
+    assert (
+        extract_features(body(*history, user("Add type hints and a docstring to that code"))).category
+        is Category.CODE
+    )
+    assert (
+        extract_features(body(*history, user("Now translate the docstring into French"))).category
+        is Category.TRANSLATION
+    )
+
+
+def test_creative_writing_needs_an_ask_not_just_the_word() -> None:
+    assert (
+        extract_features(body(user("Tell me a story about a fox who learns to swim."))).category
+        is Category.CREATIVE_WRITING
+    )
+    assert (
+        extract_features(body(user("Compose a limerick about a forgetful wizard."))).category
+        is Category.CREATIVE_WRITING
+    )
+    question = "In the novel, why does the story about the lighthouse matter to the narrator?"
+    assert extract_features(body(user(question))).category is not Category.CREATIVE_WRITING
+    assert (
+        extract_features(body(user("Is a toaster oven cheaper to run than a stove?"))).category
+        is not Category.CREATIVE_WRITING
+    )
+
+
+def test_one_tool_round_trip_for_a_calculation_is_math_not_agentic() -> None:
+    # The demo's math script: a forced calculator, then its result.
+    forced = body(
+        user("What is 4321 * 8765?"), tools=[CALCULATOR], tool_choice={"type": "tool", "name": "calculator"}
+    )
+    assert extract_features(forced).category is Category.MATH
+    call = {"type": "tool_use", "id": "toolu_1", "name": "calculator", "input": {"expression": "4321 * 8765"}}
+    result = user([{"type": "tool_result", "tool_use_id": "toolu_1", "content": "37873565"}])
+    loop = body(user("What is 4321 * 8765?"), assistant([call]), result, tools=[CALCULATOR])
+    assert extract_features(loop).category is Category.MATH
+    percent = body(
+        user("What is 12% of 3150?"), tools=[CALCULATOR], tool_choice={"type": "tool", "name": "calculator"}
+    )
+    assert extract_features(percent).category is Category.MATH
+
+
+def test_tools_with_a_task_no_rule_names_are_agentic() -> None:
+    sql = {"name": "run_sql", "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}
+    # "how many" reads as math to the classifier; with a database tool and no number it is a lookup.
+    assert (
+        extract_features(body(user("How many invoices are still unpaid?"), tools=[sql])).category
+        is Category.AGENTIC
+    )
+    lights = {"name": "set_thermostat", "input_schema": {"type": "object"}}
+    assert (
+        extract_features(body(user("Set the bedroom to something cosy"), tools=[lights])).category
+        is Category.AGENTIC
+    )
+
+
+def test_a_language_named_as_the_answers_language_or_a_country_is_not_translation() -> None:
+    f = extract_features(
+        body(user("What are good hiking trails near Zurich?"), system="Always answer in German.")
+    )
+    assert f.category is not Category.TRANSLATION
+    f = extract_features(body(user("Which treaty ceded the region to Germany after the war?")))
+    assert f.category is not Category.TRANSLATION
+    assert (
+        extract_features(body(user("How would you write 'good luck' in Swedish?"))).category
+        is Category.TRANSLATION
+    )
+    assert (
+        extract_features(body(user("Put this into Dutch: the shop opens at nine."))).category
+        is Category.TRANSLATION
+    )
+
+
+def test_room_for_a_label_only_reads_as_classification() -> None:
+    f = extract_features(body(user('"Parcel arrived crushed and two mugs broken."'), max_tokens=5))
+    assert f.category is Category.CLASSIFICATION
+
+
+def test_markers_match_whole_words() -> None:
+    # "lol" inside "lollipops", "who are you" inside "who are you calling".
+    f = extract_features(body(user("Which sweets were called lollipops first, and where?")))
+    assert f.category is not Category.CHAT
+    f = extract_features(body(user("If you dial 911 in the US, who are you calling?")))
+    assert f.category is not Category.CHAT

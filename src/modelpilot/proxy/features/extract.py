@@ -16,11 +16,15 @@ from modelpilot.proxy.features.inputs import ModelInputs, model_inputs, numeric_
 from modelpilot.proxy.features.text import hash_bigrams
 from modelpilot.schema.wire import Category
 
-# Below this probability the classifier's top class is a guess; say "other" (or "chat" for a
-# short turn in a running conversation) rather than pretend.
+# Below this probability the classifier's top class is a guess: the request's shape decides.
 _MIN_CONFIDENCE = 0.35
 _SURE = 0.7
-_CHAT_MAX_CHARS = 200
+_WORD_PROBLEM_NUMBERS = 3
+# A short question that nothing else claims asks for a fact; a long text ending in one carries
+# material for a task the rules and the classifier could not name.
+_QUESTION_MAX_CHARS = 160
+# A max_tokens this small leaves room for a label ("spam", "billing", "yes") and nothing more.
+_LABEL_MAX_TOKENS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,27 +61,92 @@ class Features:
 
 
 def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
-    """Rules first (explicit instructions, request shape), then the learned classifier."""
+    """Explicit instructions first, then conversation, then the learned classifier, then the
+    request's shape.
+
+    Measured on live-shaped requests (``python -m bench.categories``), the classifier is good at
+    what its benchmarks label (code, math, factual questions) and wrong on conversation, which it
+    calls creative writing; so a conversational turn is chat unless it carries code or
+    mathematics, and creative writing needs an explicit ask or a sure classifier.
+    """
     if inputs.rule_category is not None:
         return inputs.rule_category
     if inputs.is_chatter:
         return Category.CHAT
+    if inputs.is_creative and not inputs.has_code:
+        return Category.CREATIVE_WRITING
+    shape = inputs.shape
+    flags = inputs.flags
+    uses_tools = flags.has_tools and (shape.tool_result_count > 0 or not flags.tool_choice_forced)
+    in_conversation = (shape.user_turns > 1 or inputs.is_conversational) and not uses_tools
+    if in_conversation and not (inputs.has_code or inputs.has_math):
+        return Category.CHAT
+    if 0 < inputs.max_tokens <= _LABEL_MAX_TOKENS and not (uses_tools or flags.tool_choice_forced):
+        # Room for a label and nothing more: the caller wants a verdict on the text.
+        return Category.CLASSIFICATION
+    content_only = uses_tools or in_conversation or flags.tool_choice_forced
+    learned = _learned_category(inputs, model, content_only=content_only)
+    if learned is not None:
+        return learned
+    if inputs.has_operation:
+        return Category.MATH
+    if uses_tools:
+        # Tools offered or a tool's result in hand, and no other task named: the model acts.
+        return Category.AGENTIC
+    if flags.tool_choice_forced or flags.has_response_schema:
+        # A forced tool or a response schema with no other instruction: structured extraction.
+        return Category.EXTRACTION
+    if inputs.has_code:
+        return Category.CODE
+    if in_conversation:
+        return Category.CHAT
+    if inputs.is_question and shape.user_text_chars <= _QUESTION_MAX_CHARS:
+        return Category.QA
+    return Category.OTHER
+
+
+def _learned_category(inputs: ModelInputs, model: CategoryModel, *, content_only: bool) -> Category | None:
+    """The classifier's category when it is confident and the text backs it, else None.
+
+    ``content_only``: the request's shape (tools, a conversation) already says what it is unless
+    the text is clearly code or mathematics.
+    """
     if not inputs.word_hashes:
-        return Category.OTHER
+        return None
     for predicted, probability in model.ranked(inputs.word_hashes):
         if probability < _MIN_CONFIDENCE:
             break
-        # The benchmarks teach the classifier their formats as much as their tasks; a code or
-        # math label needs the matching flag unless the classifier is sure.
-        needs_flag = (predicted is Category.CODE and not inputs.has_code) or (
-            predicted is Category.MATH and not inputs.has_math
-        )
-        if needs_flag and probability < _SURE:
-            continue
-        return predicted
-    if inputs.shape.user_turns > 1 and inputs.shape.user_text_chars <= _CHAT_MAX_CHARS:
-        return Category.CHAT
-    return Category.OTHER
+        # The benchmarks teach the classifier their formats as much as their tasks: a label
+        # needs the text to back it.
+        if predicted is Category.CODE:
+            backed = inputs.has_code or (probability >= _SURE and not content_only)
+        elif predicted is Category.MATH:
+            backed = _backs_math(inputs, probability, content_only=content_only)
+        elif predicted is Category.CREATIVE_WRITING:
+            # Learned from the only conversational English the classifier saw (chat is decided
+            # before it is asked): an explicit ask ("a script of ...", which also reads as code),
+            # or a sure classifier on a request rather than a question.
+            backed = not content_only and (
+                inputs.is_creative or (probability >= _SURE and not inputs.is_question)
+            )
+        else:
+            backed = not content_only
+        if backed:
+            return predicted
+    return None
+
+
+def _backs_math(inputs: ModelInputs, probability: float, *, content_only: bool) -> bool:
+    """Whether the text backs a math label: a math word or symbol, or numbers to work on (a
+    question with several quantities is a word problem, math words or not). "How tall is the
+    Eiffel Tower?" is a lookup, and so is "how many orders shipped last week?" to a SQL tool."""
+    if content_only:
+        return inputs.has_math and inputs.number_count > 0
+    if inputs.has_math:
+        return True
+    if inputs.number_count == 0:
+        return False
+    return probability >= _SURE or (inputs.is_question and inputs.number_count >= _WORD_PROBLEM_NUMBERS)
 
 
 def extract_features(body: dict[str, Any], *, model: RouterModel | None = None) -> Features:

@@ -38,6 +38,9 @@ NUMERIC_NAMES: tuple[str, ...] = (
 _DIGITS = frozenset("0123456789")
 # Agent harnesses (Claude Code, SDK agents) offer many tools on their very first turn.
 _AGENT_MIN_TOOLS = 3
+# An agent loop makes call after call; one round trip (a calculator, a weather lookup) may serve
+# another task, which the words then name.
+_AGENT_MIN_TOOL_CALLS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ class ModelInputs:
     is_chatter: bool
     number_share: float
     number_count: int
+    is_creative: bool
+    is_conversational: bool
+    is_question: bool
+    has_operation: bool
 
 
 def read_flags(body: dict[str, Any], tool_count: int) -> RequestFlags:
@@ -99,9 +106,12 @@ def model_inputs(body: dict[str, Any]) -> ModelInputs:
     word_set = frozenset(words)
     code = text.has_code(lowered, word_set)
     is_agentic = flags.has_tools and (
-        shape.tool_result_count > 0
-        or shape.tool_use_count > 0
+        shape.tool_use_count >= _AGENT_MIN_TOOL_CALLS
         or (shape.tool_count >= _AGENT_MIN_TOOLS and not flags.tool_choice_forced)
+    )
+    # The classifier's words cover the whole excerpt unless they were cut at text.MAX_WORDS.
+    excerpt = rules.instruction_excerpt(
+        lowered_user, lowered_system, words=word_set if len(words) < text.MAX_WORDS else None
     )
     max_tokens = body.get("max_tokens")
     numbers = sum(1 for w in words if w[0] in _DIGITS)
@@ -112,15 +122,14 @@ def model_inputs(body: dict[str, Any]) -> ModelInputs:
         word_hashes=word_hashes,
         has_code=code,
         has_math=text.has_math(lowered, word_set),
-        rule_category=rules.category_by_rules(
-            rules.instruction_excerpt(lowered_user, lowered_system),
-            is_agentic=is_agentic,
-            is_tool_forced=flags.tool_choice_forced,
-            has_code=code,
-        ),
+        rule_category=rules.category_by_rules(excerpt, is_agentic=is_agentic, has_code=code),
         is_chatter=rules.is_chatter(lowered_user) and shape.image_count == 0 and shape.document_count == 0,
         number_share=numbers / len(words) if words else 0.0,
         number_count=numbers,
+        is_creative=rules.is_creative_ask(excerpt),
+        is_conversational=rules.is_conversational(lowered_user, lowered_system),
+        is_question=rules.is_question(lowered_user),
+        has_operation=rules.has_operation(lowered_user),
     )
 
 

@@ -1,29 +1,165 @@
-"""Keyword rules for the task categories the outcome data lacks (DESIGN.md §3).
+"""Keyword and conversation rules for the task categories (DESIGN.md §3).
 
 The learned classifier only knows the categories that public benchmarks label (code, math, qa,
-reasoning, creative writing, translation, classification). Instructions such as "summarize",
-"rewrite" or "extract ... as JSON" are explicit enough that a rule is both cheaper and more
-reliable than a model; rules look only at the head and tail of the instruction, where people put
-it, so a long pasted document that happens to contain "summary" does not flip the category.
+reasoning, creative writing, translation, classification), and it learned their formats as much
+as their tasks: measured on live-shaped requests (``python -m bench.categories``), it calls most
+conversational English "creative_writing". Instructions such as "summarize", "rewrite",
+"extract ... as JSON", "write a poem" or "explain your reasoning" are explicit enough that a rule
+is both cheaper and more reliable than a model; rules look only at the head and tail of the
+instruction, where people put it, so a long pasted document that happens to contain "summary"
+does not flip the category.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from modelpilot.schema.wire import Category
+
+# Stripped from both ends of a word ("summarize:", "(translate"), as
+# :func:`modelpilot.proxy.features.text.words` does for the classifier.
+_EDGE_PUNCTUATION = ".,;:!?\"'()[]{}<>*`"
+
+
+def _is_bounded(text: str, marker: str) -> bool:
+    """Whether ``marker`` occurs in ``text`` as whole words ("a toast for" but not "a toaster
+    for", "lol" but not "lollies"). A marker that starts or ends with punctuation or a space
+    ("? justify", "fields:") is bounded by that character itself."""
+    check_start = marker[0].isalnum()
+    check_end = marker[-1].isalnum()
+    start = text.find(marker)
+    while start >= 0:
+        end = start + len(marker)
+        if (not check_start or start == 0 or not text[start - 1].isalnum()) and (
+            not check_end or end == len(text) or not text[end].isalnum()
+        ):
+            return True
+        start = text.find(marker, start + 1)
+    return False
+
+
+class _Markers:
+    """Phrases indexed by their first word, so that a text is searched only for the phrases whose
+    first word it contains: one set intersection instead of a substring scan per phrase (the
+    rules hold a few hundred phrases and run on every request)."""
+
+    __slots__ = ("_by_word", "_unkeyed", "_words")
+
+    def __init__(self, markers: tuple[str, ...]) -> None:
+        by_word: dict[str, list[str]] = {}
+        unkeyed: list[str] = []
+        for marker in markers:
+            if marker[0].isalnum():
+                by_word.setdefault(marker.split()[0].strip(_EDGE_PUNCTUATION), []).append(marker)
+            else:
+                unkeyed.append(marker)
+        self._by_word = {word: tuple(group) for word, group in by_word.items()}
+        self._words = frozenset(by_word)
+        self._unkeyed = tuple(unkeyed)
+
+    def found_in(self, text: str, words: frozenset[str]) -> bool:
+        """Whether ``text`` (whose :func:`words_of` are ``words``) holds one of the phrases."""
+        for word in self._words & words:
+            for marker in self._by_word[word]:
+                if marker in text and _is_bounded(text, marker):
+                    return True
+        return any(marker in text and _is_bounded(text, marker) for marker in self._unkeyed)
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    """Where the rules look (see :func:`instruction_excerpt`): the lowered text and its words."""
+
+    text: str
+    words: frozenset[str]
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The distinct whitespace-separated words of ``text``, edge punctuation stripped (as the
+    classifier's words are)."""
+    return frozenset(word.strip(_EDGE_PUNCTUATION) or word for word in text.split())
+
+
+_LANGUAGES = (
+    "arabic",
+    "chinese",
+    "czech",
+    "danish",
+    "dutch",
+    "english",
+    "finnish",
+    "french",
+    "german",
+    "greek",
+    "hebrew",
+    "hindi",
+    "indonesian",
+    "italian",
+    "japanese",
+    "korean",
+    "mandarin",
+    "norwegian",
+    "polish",
+    "portuguese",
+    "romanian",
+    "russian",
+    "spanish",
+    "swedish",
+    "thai",
+    "turkish",
+    "ukrainian",
+    "vietnamese",
+)
+# A target language after a preposition that ends the phrase: "into French:", "English to
+# Korean:", "in Polish?", "in Spanish, German and Japanese". "The response to English King
+# George" or "answer in Spanish" (which only sets the language of the answer) do not count.
+_LANGUAGE_SET = frozenset(_LANGUAGES)
+_LANGUAGE_PHRASE_ENDS = (" please", " and ", " or ")
+_ANSWER_LANGUAGE_VERBS = (
+    "answer",
+    "respond",
+    "reply",
+    "speak",
+    "talk",
+    "chat",
+    "always",
+    "only",
+    "written",
+    "spoken",
+    "published",
+    "taught",
+    "fluent",
+)
 
 # (category, markers) in priority order: the first category with a marker in the instruction
 # wins. Markers are lowercase substrings; leading spaces stand in for word starts cheaply.
-_RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
+_RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
     (
         Category.TRANSLATION,
         (
             "translate",
+            "a translator",
+            "professional translator",
             "translation of",
+            "translation to",
             "traduce",
             "traduis",
             "übersetze",
             "in english?",
+            "mean in english",
             "how do you say",
+            "how would i say",
+            "how do i say",
+            "localize these",
+            "localise these",
+            "auf englisch",
+            "auf deutsch",
+            "en anglais",
+            "en français",
+            "en inglés",
+            "en español",
+            *(f"{language} word for" for language in _LANGUAGES),
         ),
     ),
     (
@@ -33,12 +169,30 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "summarise",
             "summary of",
             "a summary",
+            "summary in",
+            "summary for",
+            "one-line summary",
+            "executive summary",
+            "incident summaries",
             "tl;dr",
             "tldr",
             "key points",
             "key takeaways",
+            "main points",
+            "the gist",
             "condense",
             "in a nutshell",
+            "sum up",
+            "sums up",
+            "short version",
+            "digest of",
+            "highlights only",
+            "takeaways",
+            "recap this",
+            "recap of this",
+            "boil it down",
+            "brief overview",
+            "an abstract",
         ),
     ),
     (
@@ -52,15 +206,46 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "reword",
             "fix the grammar",
             "fix grammar",
+            "fix the typos",
+            "fix typos",
             "correct the grammar",
             "grammar and spelling",
-            "make it more formal",
-            "make this more",
             "make it more",
+            "make this more",
+            "make this email",
+            "make it shorter",
+            "make it less",
+            "more polite",
+            "more professional",
+            "more formal",
+            "more concise",
+            "shorten this",
             "polish this",
             "improve the wording",
             "edit this",
-            "simplify this text",
+            "edit my",
+            "simplify this",
+            "into plain english",
+            "tone down",
+            "sound less",
+            "sound more",
+            "make this sound",
+            "make it sound",
+            "make it warmer",
+            "friendlier",
+            "reformulate",
+            "tighten",
+            "concisely",
+            "correct my english",
+            "correct my grammar",
+            "more academic",
+            "passive voice",
+            "active voice",
+            "turn these notes into",
+            "more casual",
+            "into a casual",
+            "less formal",
+            "turn these bullet",
         ),
     ),
     (
@@ -68,15 +253,26 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
         (
             "extract",
             "pull out all",
+            "pull out every",
+            "pull the",
+            "identify all",
+            "identify every",
+            "list every",
+            "list each",
+            "give me just the",
             "list all the names",
+            "list all the people",
             "named entities",
             "parse the following",
             "parse this",
             "fill in the json",
+            "fill in this form",
             "as json",
             "into json",
             "in json format",
             "json object with",
+            "return json with",
+            "into structured",
             "fields:",
         ),
     ),
@@ -90,15 +286,155 @@ _RULES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "label the",
             "label this",
             "label each",
+            "the label only",
+            "only the label",
             "which category",
+            "which department",
             "is this spam",
             "is it spam",
+            "spam or ham",
+            "spam filter",
             "positive or negative",
             "positive, negative",
             "toxic or not",
+            "content moderation",
             "intent of",
+            "tag this",
+            "tag each",
+            "yes or no",
+            "category name",
+            "the right queue",
+            "with one of:",
+            "which topic",
+            "what language is this",
+            "detect whether",
         ),
     ),
+    (
+        Category.REASONING,
+        (
+            "reason carefully",
+            "explain step by step",
+            "reason step by step",
+            "reason about",
+            "think it through",
+            "think through",
+            "the trade-offs",
+            "the tradeoffs",
+            "pros and cons",
+            "weigh both sides",
+            "justify your",
+            "? justify",
+            "logical fallacy",
+            "logical fallacies",
+            "which conclusion",
+            "how would you tell",
+            "how could i test",
+            "how would you test",
+            "how to decide",
+            "help me decide",
+            "give a recommendation",
+            "give a decision",
+            "work it out",
+            "worked it out",
+            "help me think about",
+            "help me think through",
+            "argument valid",
+            "is the following argument",
+            "consider both sides",
+            "lay out the argument",
+            "second-order effects",
+            "what would you choose",
+            "logic puzzle",
+            "this riddle",
+            "a riddle",
+        ),
+    ),
+    (
+        # Retrieval-augmented question answering: the context comes with the question, often
+        # in XML tags that read as code.
+        Category.QA,
+        (
+            "using only the context",
+            "based on the context",
+            "based on the following context",
+            "according to the context",
+            "based on the documentation",
+            "based on the document",
+        ),
+    ),
+)
+_RULES = tuple((category, _Markers(phrases)) for category, phrases in _RULE_PHRASES)
+# Asks for new imaginative text. Phrases rather than words: "poem" or "novel" alone also turn up
+# in questions about literature, which are qa.
+_CREATIVE_MARKERS = _Markers(
+    (
+        "a poem",
+        "poem about",
+        "poem for",
+        "write a story",
+        "tell me a story",
+        "short story",
+        "bedtime story",
+        "continue the story",
+        "story about",
+        "song lyrics",
+        "lyrics for",
+        "lyrics about",
+        "limerick",
+        "haiku",
+        "sonnet",
+        "write a song",
+        "rap verse",
+        "wedding toast",
+        "a toast for",
+        "backstory",
+        "dialogue between",
+        "scene of dialogue",
+        "fan fiction",
+        "screenplay",
+        "a script of",
+        "a script where",
+        "script for a",
+        "fairy tale",
+        "opening paragraph of a",
+        "birthday message",
+        "names for a",
+        "names for my",
+        "names for our",
+        "product description",
+        "a slogan",
+        "a tagline",
+        "a jingle",
+        "a myth",
+        "a fable",
+        "a eulogy",
+        "a ballad",
+        "an ode",
+        "a monologue",
+        "a villanelle",
+        "flash fiction",
+        "picture book",
+        "tongue twister",
+        "a joke about",
+        "tell me a joke",
+    )
+)
+_CREATIVE_VERBS = _Markers(
+    (
+        "write",
+        "compose",
+        "tell me",
+        "give me",
+        "create",
+        "draft",
+        "invent",
+        "come up with",
+        "continue",
+        "need",
+        "make up",
+        "generate",
+    )
 )
 _GREETINGS = (
     "hi",
@@ -116,44 +452,169 @@ _GREETINGS = (
     "great",
     "bye",
 )
+# Conversation with the assistant itself rather than a task: a persona in the system prompt, or
+# the user talking to it, about it, or about their own day.
+_PERSONA_MARKERS = _Markers(("companion", "friendly assistant", "chatbot", "conversational", "chat partner"))
+_TALK_MARKERS = _Markers(
+    (
+        "how's your day",
+        "how is your day",
+        "do you prefer",
+        "do you like",
+        "would you eat",
+        "what do you think",
+        "who are you?",
+        "about yourself",
+        "tell me something",
+        "i'm bored",
+        "your favourite",
+        "your favorite",
+        "have you ever",
+        "nice talking",
+        "see you tomorrow",
+        "just talk",
+        "lol",
+        "haha",
+    )
+)
+# Starts of a turn where the user tells rather than asks: "I finally finished...", "My dog...".
+# "Hi! Thanks a lot for your help yesterday, talk soon.": longer than small talk, still talk.
+_GREETING_STARTS = tuple(
+    greeting + separator
+    for greeting in (
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank you",
+        "good morning",
+        "good evening",
+        "good night",
+    )
+    for separator in (" ", "!", ",", ".")
+)
+_PERSONAL_STARTS = ("i ", "i'm ", "i've ", "i’m ", "my ", "we ", "we're ")
+_QUESTION_STARTS = (
+    "what",
+    "who",
+    "whom",
+    "which",
+    "when",
+    "where",
+    "why",
+    "how",
+    "is ",
+    "are ",
+    "can ",
+    "do ",
+    "does ",
+    "did ",
+    "should ",
+    "explain",
+    "describe",
+    "tell me about",
+    "define",
+)
+# Multiplication, addition, powers and spaced division between digits; not "-" or "/" alone,
+# which write dates ("2024-03-01", "12/03").
+_OPERATORS = ("*", "+", "^", "×", "÷", "/")
+_OPERATION = re.compile(r"\d ?[*×÷+^] ?\(?\d|\d / \d")
 # Instructions sit at the start or end of a turn; a rule marker deep inside pasted material is
 # more likely quoted content than an instruction.
 _HEAD_CHARS = 300
 _TAIL_CHARS = 200
 #: A last user turn shorter than this with no other signal reads as conversation, not a task.
 CHAT_MAX_CHARS = 60
+#: A personal statement longer than this is more likely the set-up of a task than small talk.
+_STATEMENT_MAX_CHARS = 160
 
 
-def instruction_excerpt(lowered_user: str, lowered_system: str) -> str:
-    """The part of a turn where rules look: the head and tail of the user text, the system head."""
+def instruction_excerpt(
+    lowered_user: str, lowered_system: str, *, words: frozenset[str] | None = None
+) -> Excerpt:
+    """The part of a turn where rules look: the head and tail of the user text, the system head.
+
+    ``words``: the words of the whole of both texts when the caller has them (a superset of the
+    excerpt's serves as well, and saves splitting the excerpt again).
+    """
     if len(lowered_user) > _HEAD_CHARS + _TAIL_CHARS:
         lowered_user = lowered_user[:_HEAD_CHARS] + " " + lowered_user[-_TAIL_CHARS:]
-    return lowered_user + " " + lowered_system[:_HEAD_CHARS]
+    text = lowered_user + " " + lowered_system[:_HEAD_CHARS]
+    return Excerpt(text, words if words is not None else words_of(text))
 
 
-def category_by_rules(
-    excerpt: str,
-    *,
-    is_agentic: bool,
-    is_tool_forced: bool,
-    has_code: bool,
-) -> Category | None:
-    """The category an explicit instruction or the request's shape implies, or None.
+def category_by_rules(excerpt: Excerpt, *, is_agentic: bool, has_code: bool) -> Category | None:
+    """The category an explicit instruction or an agent's request shape implies, or None.
 
-    ``is_agentic``: tools offered and the conversation already carries tool calls or results.
+    ``is_agentic``: the request has the shape of an agent loop (several tools offered, or
+    several tool calls already made), whatever its words say.
     """
     if is_agentic:
         return Category.AGENTIC
     for category, markers in _RULES:
-        if any(marker in excerpt for marker in markers):
-            # "Translate this Python to Rust" is a code task: code beats translation and rewriting.
-            if has_code and category in (Category.TRANSLATION, Category.REWRITING):
+        if markers.found_in(excerpt.text, excerpt.words) or (
+            category is Category.TRANSLATION and _names_target_language(excerpt)
+        ):
+            # "Translate this Python to Rust" is a code task: code beats translation, rewriting
+            # and the reasoning markers ("what are the trade-offs of this schema?").
+            if has_code and category in (Category.TRANSLATION, Category.REWRITING, Category.REASONING):
                 return Category.CODE
             return category
-    if is_tool_forced:
-        # A single forced tool is the classic structured-extraction pattern.
-        return Category.EXTRACTION
+    if _has_percentage_of_number(excerpt.text):
+        return Category.MATH
     return None
+
+
+def _names_target_language(excerpt: Excerpt) -> bool:
+    """Whether ``excerpt`` names a language to translate into: a language after "in", "into" or
+    "to" that ends the phrase, not after a verb that only sets the answer's language."""
+    return any(_names_language(excerpt.text, language) for language in _LANGUAGE_SET & excerpt.words)
+
+
+def _names_language(excerpt: str, language: str) -> bool:
+    """:func:`_names_target_language` for one language that ``excerpt`` mentions."""
+    for marker in (f" in {language}", f" into {language}", f" to {language}"):
+        start = excerpt.find(marker)
+        while start >= 0:
+            end = start + len(marker)
+            after = excerpt[end : end + 1]
+            ends_phrase = (
+                not after
+                or not (after.isalnum() or after.isspace())
+                or excerpt.startswith(_LANGUAGE_PHRASE_ENDS, end)
+            )
+            if ends_phrase and not excerpt[:start].endswith(_ANSWER_LANGUAGE_VERBS):
+                return True
+            start = excerpt.find(marker, start + 1)
+    return False
+
+
+def has_operation(lowered_user: str) -> bool:
+    """``4321 * 8765``, ``2^10 + 3^5``, ``342 / 3``: an arithmetic operation on numbers, which the
+    classifier, fitted on word problems, often misses when it stands alone."""
+    head = lowered_user[:_HEAD_CHARS]
+    # Most turns hold no operator at all: six substring scans are cheaper than the regex.
+    return any(operator in head for operator in _OPERATORS) and _OPERATION.search(head) is not None
+
+
+def _has_percentage_of_number(excerpt: str) -> bool:
+    """``17% of 2350``, ``15% of $84``: a percentage of a number to work out (after the other
+    rules, so that "61% of 48.2m" in a report to summarize stays a summary)."""
+    start = excerpt.find("% of ")
+    while start > 0:
+        after = excerpt[start + 5 : start + 6]
+        if excerpt[start - 1].isdigit() and (after.isdigit() or after == "$"):
+            return True
+        start = excerpt.find("% of ", start + 1)
+    return False
+
+
+def is_creative_ask(excerpt: Excerpt) -> bool:
+    """Whether the instruction asks for a poem, a story, lyrics, a toast, names, ...: a creative
+    form and a verb that asks for one ("the story about Abraham Lincoln" in a question is not)."""
+    return _CREATIVE_MARKERS.found_in(excerpt.text, excerpt.words) and _CREATIVE_VERBS.found_in(
+        excerpt.text, excerpt.words
+    )
 
 
 def is_chatter(lowered_user: str) -> bool:
@@ -162,3 +623,23 @@ def is_chatter(lowered_user: str) -> bool:
     if len(text) > CHAT_MAX_CHARS:
         return False
     return any(text == g or text.startswith((g + " ", g + ",")) for g in _GREETINGS)
+
+
+def is_conversational(lowered_user: str, lowered_system: str) -> bool:
+    """Whether the turn talks with the assistant (a companion persona, "what do you think",
+    "I finally finished my first marathon!!") rather than hands it a task."""
+    system = lowered_system[:_HEAD_CHARS]
+    if _PERSONA_MARKERS.found_in(system, words_of(system)):
+        return True
+    text = lowered_user.strip()
+    if len(text) > _STATEMENT_MAX_CHARS:
+        return False
+    if _TALK_MARKERS.found_in(text, words_of(text)):
+        return True
+    return text.startswith(_PERSONAL_STARTS + _GREETING_STARTS) and "?" not in text
+
+
+def is_question(lowered_user: str) -> bool:
+    """Whether the turn asks something (a question mark, or a question or "explain" opening)."""
+    text = lowered_user.strip()
+    return "?" in text[:_HEAD_CHARS] or "?" in text[-_TAIL_CHARS:] or text.startswith(_QUESTION_STARTS)
