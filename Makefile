@@ -1,16 +1,20 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    create .venv, install, and start ModelPilot with embedded defaults
 #   make test   create .venv, install, and run the whole test suite
+#   make dist   build the wheel and the release archive into dist/ (docs/install.md)
 PYTHON ?= python3
 VENV := .venv
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
+UV := $(VENV)/bin/uv
 
-.PHONY: run test test-fast lint check bench clean
+.PHONY: run test test-fast lint check bench dist clean
 
-$(STAMP): pyproject.toml uv.lock
+$(UV):
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
 	$(VENV)/bin/uv sync --frozen --inexact --all-extras --all-groups --python $(VENV)/bin/python
 	touch $(STAMP)
 
@@ -34,5 +38,10 @@ check: lint
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench.overhead
 
+# A wheel and a release archive (sdist) in dist/, for installing elsewhere (docs/install.md).
+dist: $(UV)
+	rm -rf dist
+	$(UV) build --quiet --out-dir dist
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf dist $(VENV) .pytest_cache .mypy_cache .ruff_cache

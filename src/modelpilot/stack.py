@@ -12,11 +12,9 @@ without one it starts the simulator and says so plainly, so everything can be tr
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
-import socket
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -26,6 +24,8 @@ from typing import TYPE_CHECKING
 import click
 
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, MIN_PASSWORD_ITERATIONS
+from modelpilot.extras import install_command
+from modelpilot.ports import ensure_port_free, free_port, reachable_host
 from modelpilot.servers import Listener, serve_all
 
 if TYPE_CHECKING:
@@ -40,34 +40,6 @@ SPOOL_FILE = "spool.sqlite3"
 STATE_FILE = "local-stack.json"
 LOCAL_EMAIL = "you@modelpilot.local"
 LOCAL_DEPLOYMENT = "local"
-
-
-def ensure_port_free(host: str, port: int, option: str) -> None:
-    """Fail with a one-line fix instead of a traceback when a port is taken."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise click.UsageError(
-                    f"{host}:{port} is already in use; stop what listens there or pass {option} PORT"
-                ) from exc
-            raise click.UsageError(f"cannot listen on {host}:{port} ({option}): {exc.strerror}") from exc
-
-
-def free_port(host: str) -> int:
-    """A port the OS reports free on ``host`` now (for a server whose URL must be known early)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def _reachable_host(host: str) -> str:
-    # A wildcard address is where servers listen, not somewhere to connect to.
-    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 # -- the state directory --------------------------------------------------------------------------
@@ -276,7 +248,7 @@ def up_command(
         from modelpilot.control.store.migrate import upgrade
     except ModuleNotFoundError as exc:
         raise click.ClickException(
-            f"modelpilot up runs the control plane, which needs {exc.name!r}: pip install 'modelpilot[control]'"
+            f"modelpilot up runs the control plane, which needs {exc.name!r}: {install_command('control')}"
         ) from exc
     from modelpilot.proxy.app import create_app as create_proxy
     from modelpilot.proxy.settings import ProxySettings
@@ -308,12 +280,12 @@ def up_command(
 
             sim_port = sim_port or free_port(host)
             listeners.append(Listener("simulator", create_sim(SimSettings()), host, sim_port))
-            upstream = f"http://{_reachable_host(host)}:{sim_port}"
+            upstream = f"http://{reachable_host(host)}:{sim_port}"
         try:
             proxy_settings = ProxySettings(
                 upstream_url=upstream or ANTHROPIC_URL,
                 anthropic_api_key=anthropic_key,
-                control_plane_url=f"http://{_reachable_host(host)}:{control_port}",
+                control_plane_url=f"http://{reachable_host(host)}:{control_port}",
                 control_plane_api_key=started.state.api_key,
                 spool_path=str(state_dir / SPOOL_FILE),
                 flush_interval_s=flush_interval_s,

@@ -25,8 +25,8 @@ from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
+from modelpilot.ports import ensure_port_free
 from modelpilot.servers import Listener, serve_all
-from modelpilot.stack import ensure_port_free
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
 DEFAULT_SECRET_FILE = "var/session-secret"

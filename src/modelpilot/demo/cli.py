@@ -17,6 +17,7 @@ import click
 
 from modelpilot.demo.metered import MeteredUsage, Totals, wait_for_delivery
 from modelpilot.demo.workload import Call, Script, plan
+from modelpilot.extras import install_command
 from modelpilot.stack import DEFAULT_STATE_DIR
 
 #: Sent when this shell has no ANTHROPIC_API_KEY: the simulator accepts any key.
@@ -37,7 +38,7 @@ def _client(base_url: str) -> Any:
         import anthropic
     except ModuleNotFoundError as exc:
         raise click.ClickException(
-            "modelpilot demo drives the proxy with the official Anthropic SDK: pip install 'modelpilot[demo]'"
+            "modelpilot demo drives the proxy with the official Anthropic SDK: " + install_command("demo")
         ) from exc
     return anthropic.Anthropic(
         base_url=base_url, api_key=os.environ.get("ANTHROPIC_API_KEY") or PLACEHOLDER_KEY, max_retries=2

@@ -157,9 +157,9 @@ def proxy_command(
     otlp_endpoint: str | None,
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
+    from modelpilot.ports import ensure_port_free
     from modelpilot.proxy.app import create_app
     from modelpilot.proxy.otlp import OtlpUnavailableError
-    from modelpilot.stack import ensure_port_free
 
     key = _read_key_file(anthropic_api_key_file) or os.environ.get("ANTHROPIC_API_KEY") or None
     deployment_key = os.environ.get("MODELPILOT_API_KEY") or None
