@@ -208,6 +208,14 @@ def _check_upstream(_ctx: click.Context, _param: click.Parameter, value: str | N
     help="Seconds between two deliveries of usage from the proxy to the control plane.",
 )
 @click.option(
+    "--metadata-logs/--no-metadata-logs",
+    default=True,
+    show_default=True,
+    envvar="MODELPILOT_METADATA_LOGS",
+    help="Let the proxy send a metadata record of each request (never content); the control plane "
+    "keeps them only while the deployment's request log is on in the console (env MODELPILOT_METADATA_LOGS).",
+)
+@click.option(
     "--password-iterations",
     envvar="MODELPILOT_PASSWORD_ITERATIONS",
     default=DEFAULT_PASSWORD_ITERATIONS,
@@ -223,6 +231,7 @@ def up_command(
     state_dir: Path,
     upstream: str | None,
     flush_interval_s: float,
+    metadata_logs: bool,
     password_iterations: int,
 ) -> None:
     """Start ModelPilot locally: the control plane and console, the proxy, and the simulator
@@ -272,7 +281,7 @@ def up_command(
         # The proxy must know the control plane's and the simulator's addresses before they listen.
         control_port = control_port or free_port(host)
         listeners.append(
-            Listener("control", create_control(control_settings, engine=engine), host, control_port, "off")
+            Listener("control", create_control(control_settings, engine=engine), host, control_port)
         )
         if use_simulator:
             from modelpilot.sim import SimSettings
@@ -289,6 +298,9 @@ def up_command(
                 control_plane_api_key=started.state.api_key,
                 spool_path=str(state_dir / SPOOL_FILE),
                 flush_interval_s=flush_interval_s,
+                # Everything stays on this machine, and the control plane stores a record only
+                # while the deployment's request log is on: turning it on in the console is enough.
+                metadata_logs=metadata_logs,
             )
         except ValueError as exc:
             raise click.UsageError(f"--host {host}: {exc}") from exc
