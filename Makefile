@@ -21,8 +21,16 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 run: $(STAMP)
 	$(VENV)/bin/modelpilot up
 
+# The browser tests need Debian's Chromium: installed when missing and possible; otherwise they are
+# skipped with a loud message naming the install command (never in CI; see scripts/ensure-chromium).
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup
+	@status=0; sh scripts/ensure-chromium || status=$$?; \
+	if [ $$status = 0 ]; then $(VENV)/bin/python -m pytest -n 2 --dist loadgroup; \
+	elif [ $$status = 3 ]; then \
+	  $(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not browser"; result=$$?; \
+	  echo "make test: the browser tests were SKIPPED (no Chromium); install it: sudo apt-get install -y chromium" >&2; \
+	  exit $$result; \
+	else exit $$status; fi
 
 # Everything but the slow fault/soak/browser tests, for the edit-test loop.
 test-fast: $(STAMP)
