@@ -169,6 +169,15 @@ def proxy_command(
             "(create one in the console or with `modelpilot admin create-key`)"
         )
     ensure_port_free(host, port, "--port")
+    if deployment_key is not None and control_plane_url is None:
+        # Followed literally, "MODELPILOT_API_KEY=... modelpilot proxy" would pass traffic through
+        # unrouted and unmetered without a word: say so, with the fix.
+        click.echo(
+            "Warning: MODELPILOT_API_KEY is set but there is no --control-plane "
+            "(MODELPILOT_CONTROL_PLANE_URL): requests pass through unrouted and nothing is metered. "
+            "Add --control-plane URL (the console shows the exact command).",
+            err=True,
+        )
     try:
         if control_plane_url is not None and spool_path is None:
             spool_path = default_spool_path()
