@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 	$(VENV)/bin/uv sync --frozen --inexact --all-extras --all-groups --python $(VENV)/bin/python
 	touch $(STAMP)
 
+# Other ports: make run PORT=9787 CONTROL_PORT=9700 SIM_PORT=9788 (or MODELPILOT_PORT, ... set).
 run: $(STAMP)
-	$(VENV)/bin/modelpilot up
+	$(VENV)/bin/modelpilot up $(if $(PORT),--port $(PORT)) $(if $(CONTROL_PORT),--control-port $(CONTROL_PORT)) $(if $(SIM_PORT),--sim-port $(SIM_PORT))
 
 # The browser tests need Debian's Chromium: installed when missing and possible; otherwise they are
 # skipped with a loud message naming the install command (never in CI; see scripts/ensure-chromium).

@@ -413,3 +413,32 @@ def _check_installed(bin_dir: Path, command: str, tmp_path: Path) -> None:
     if "[" not in command:
         # The base install runs the proxy without the control plane's dependencies.
         _run([str(bin_dir / "modelpilot"), "proxy", "--help"], tmp_path)
+
+
+def _make_invocations() -> list[list[str]]:
+    found: list[list[str]] = []
+    for doc in DOCS:
+        text = doc.read_text("utf-8")
+        lines = [line for block in _fenced(text) for line in block.splitlines()]
+        lines += _INLINE.findall(_prose(text))
+        for line in lines:
+            match = re.match(r"\s*((?:\w+=\S+ )*)make ([\w .=-]+?)\s*(?:#.*)?$", line)
+            if match:
+                argv = shlex.split(match.group(2))
+                if argv not in found:
+                    found.append(argv)
+    return found
+
+
+def test_every_documented_make_command_exists() -> None:
+    """`make run`, `make test`, `make dist`, ... with the variables the docs give them: each is a
+    target the Makefile has (checked with `make -n`, which runs nothing)."""
+    invocations = _make_invocations()
+    assert ["run"] in invocations and ["test"] in invocations and ["dist"] in invocations
+    for argv in invocations:
+        result = subprocess.run(["make", "-n", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"make {' '.join(argv)}: {result.stderr}"
+    ported = subprocess.run(
+        ["make", "-n", "run", "PORT=9787", "CONTROL_PORT=9700"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert "modelpilot up --port 9787 --control-port 9700" in ported

@@ -3,6 +3,7 @@ meter spool drained into the control plane, and a restart that reuses the local 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -170,3 +171,28 @@ def test_under_up_turning_the_request_log_on_in_the_console_is_enough(tmp_path: 
     finally:
         engine.dispose()
     assert logged == 1
+
+
+def test_up_reads_its_ports_from_the_environment(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for variable, option in (
+            ("MODELPILOT_PORT", "--port"),
+            ("MODELPILOT_CONTROL_PORT", "--control-port"),
+        ):
+            result = subprocess.run(
+                [sys.executable, "-m", "modelpilot.cli", "up", "--state-dir", str(tmp_path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={
+                    **os.environ,
+                    "MODELPILOT_PORT": "0",
+                    "MODELPILOT_CONTROL_PORT": "0",
+                    variable: str(port),
+                },
+            )
+            assert result.returncode == 2
+            assert f"127.0.0.1:{port} is already in use" in result.stderr and option in result.stderr

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from modelpilot.addresses import forget_addresses, write_addresses
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, MIN_PASSWORD_ITERATIONS
 from modelpilot.extras import install_command
 from modelpilot.ports import ensure_port_free, free_port, reachable_host
@@ -160,27 +161,36 @@ def _check_upstream(_ctx: click.Context, _param: click.Parameter, value: str | N
 
 
 @click.command("up")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface every server listens on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="MODELPILOT_HOST",
+    help="Interface every server listens on (env MODELPILOT_HOST).",
+)
 @click.option(
     "--port",
     default=8787,
+    envvar="MODELPILOT_PORT",
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Proxy port: the base URL for the Anthropic SDK and Claude Code (0: any free port).",
+    help="Proxy port: the base URL for the Anthropic SDK and Claude Code (0: any free port; env MODELPILOT_PORT).",
 )
 @click.option(
     "--control-port",
     default=8700,
+    envvar="MODELPILOT_CONTROL_PORT",
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Control plane and console port (0: any free port).",
+    help="Control plane and console port (0: any free port; env MODELPILOT_CONTROL_PORT).",
 )
 @click.option(
     "--sim-port",
     default=8788,
+    envvar="MODELPILOT_SIM_PORT",
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Simulator port, used only when there is no Anthropic key (0: any free port).",
+    help="Simulator port, used only when there is no Anthropic key (0: any free port; env MODELPILOT_SIM_PORT).",
 )
 @click.option(
     "--state-dir",
@@ -308,14 +318,23 @@ def up_command(
         listeners.append(Listener("proxy", create_proxy(proxy_settings), host, port))
 
         def announce(urls: dict[str, str]) -> None:
+            # Reachable addresses, so `modelpilot demo` finds the proxy wherever it listens.
+            write_addresses(state_dir, {name: _reachable_url(url) for name, url in urls.items()})
             _announce(
                 urls, started, state_dir, use_simulator=use_simulator, upstream=proxy_settings.upstream_base
             )
 
         serve_all(listeners, on_started=announce)
     finally:
+        forget_addresses(state_dir)
         engine.dispose()
     click.echo("ModelPilot stopped.")
+
+
+def _reachable_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}://{reachable_host(host)}:{port}"
 
 
 def _announce(
@@ -342,4 +361,9 @@ def _announce(
         f"\nPoint the Anthropic SDK or Claude Code at the proxy:\n  export ANTHROPIC_BASE_URL={urls['proxy']}"
     )
     echo(f"Console (sign in as {started.state.email}):\n  {urls['control']}/")
-    echo("\nTry it: modelpilot demo    Press Ctrl-C to stop.", nl=True)
+    demo = (
+        "modelpilot demo"
+        if state_dir == Path(DEFAULT_STATE_DIR)
+        else f"modelpilot demo --state-dir {state_dir}"
+    )
+    echo(f"\nTry it: {demo}    Press Ctrl-C to stop.", nl=True)
