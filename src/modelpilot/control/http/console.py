@@ -249,9 +249,12 @@ def console_router() -> APIRouter:
         confirmation: Annotated[str, Form()] = "",
     ) -> Response:
         _checked(state, active, csrf_token)
-        deployments.delete_deployment(
-            db, account_id=active.account.id, deployment_id=deployment_id, confirmation=confirmation
-        )
+        try:
+            deployments.delete_deployment(
+                db, account_id=active.account.id, deployment_id=deployment_id, confirmation=confirmation
+            )
+        except InvalidRequestError as exc:
+            return settings_page(state, db, active, deployment_id, delete_error=exc.detail)
         return _see_other("/console/deployments")
 
     # -- keys --------------------------------------------------------------------------------------
@@ -348,6 +351,7 @@ def console_router() -> APIRouter:
         *,
         problems: list[str] | None = None,
         saved: bool = False,
+        delete_error: str | None = None,
     ) -> Response:
         deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
         return render(
@@ -363,7 +367,8 @@ def console_router() -> APIRouter:
             max_retention_days=state.settings.max_log_retention_days,
             problems=problems or [],
             saved=saved,
-            status=422 if problems else 200,
+            delete_error=delete_error,
+            status=422 if problems or delete_error else 200,
         )
 
     @router.get("/console/deployments/{deployment_id}/settings")
