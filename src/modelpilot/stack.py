@@ -352,6 +352,12 @@ def _announce(
     if started.password is not None:
         echo("\nFirst start: created your local account (shown this once, keep it):")
         echo(f"  console sign-in: {started.state.email}  password: {started.password}")
+        database = (
+            ""
+            if state_dir == Path(DEFAULT_STATE_DIR)
+            else f" --database-url sqlite:///{state_dir / DATABASE_FILE}"
+        )
+        echo(f"  (lost it? modelpilot admin{database} reset-password {started.state.email})")
     if started.api_key_is_new:
         echo(f'Deployment "{LOCAL_DEPLOYMENT}" API key (shown this once; the proxy already uses it):')
         echo(f"  {started.state.api_key}")

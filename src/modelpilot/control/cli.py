@@ -360,6 +360,42 @@ def create_account(
         click.echo(str(account.id))
 
 
+@admin_group.command("reset-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from standard input instead of generating one.",
+)
+@click.option(
+    "--password-iterations",
+    envvar="MODELPILOT_PASSWORD_ITERATIONS",
+    default=DEFAULT_PASSWORD_ITERATIONS,
+    show_default=True,
+    type=int,
+    help="PBKDF2-HMAC-SHA256 iterations for the password (env MODELPILOT_PASSWORD_ITERATIONS).",
+)
+@click.pass_context
+def reset_password(ctx: click.Context, email: str, password_stdin: bool, password_iterations: int) -> None:
+    """Give the account EMAIL a new password and sign it out everywhere; a generated password is
+    printed this once. (Under `modelpilot up`, EMAIL is you@modelpilot.local.)"""
+    chosen = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        settings = ControlSettings(
+            database_url="",
+            session_secrets=("unused-by-the-admin-cli" * 2,),
+            password_iterations=password_iterations,
+        )
+    except SettingsError as exc:
+        raise click.UsageError(f"--password-iterations: {exc}") from exc
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        password = accounts.reset_password(session, settings, account_id=account.id, new=chosen, now=_now())
+    click.echo(f"{email}: new password set; every session was signed out.", err=True)
+    if chosen is None:
+        click.echo(password)
+
+
 @admin_group.command("create-deployment")
 @click.argument("email")
 @click.argument("name")
