@@ -17,12 +17,17 @@ _TOP = 12
 _BOTTOM = 28
 
 
+#: The least top of a money axis: one cent.
+MIN_AXIS_MICROS = 10_000
+
+
 def format_usd(micros: int) -> str:
     """Micro-dollars as dollars: cents from $1 on, four decimals below (small bills matter)."""
     sign = "-" if micros < 0 else ""
     dollars = abs(micros) / 1_000_000
     if 0 < abs(micros) < 100:
-        return f"{sign}<$0.0001"
+        # Above minus a hundredth of a cent (not "-<$0.0001", which reads as nothing).
+        return "<$0.0001" if micros > 0 else ">-$0.0001"
     return f"{sign}${dollars:,.2f}" if dollars >= 1 or micros == 0 else f"{sign}${dollars:,.4f}"
 
 
@@ -39,8 +44,9 @@ class Series:
 
 
 def _nice_ceiling(value: float) -> float:
-    if value <= 0:
-        return 1.0
+    # An empty or near-empty chart still gets a readable axis ($0.01), not "<$0.0001".
+    if value <= MIN_AXIS_MICROS:
+        return float(MIN_AXIS_MICROS)
     magnitude = 10.0 ** math.floor(math.log10(value))
     for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= factor * magnitude:
