@@ -31,12 +31,24 @@ from modelpilot.servers import Listener, serve_all
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
 DEFAULT_SECRET_FILE = "var/session-secret"
 
+
+def _normalized_database_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """libpq's ``postgres://`` and ``postgresql://`` (what hosting providers hand out) name the
+    driver SQLAlchemy uses here, psycopg 3."""
+    for scheme in ("postgres://", "postgresql://"):
+        if value.startswith(scheme):
+            return "postgresql+psycopg://" + value.removeprefix(scheme)
+    return value
+
+
 _database_url = click.option(
     "--database-url",
+    callback=_normalized_database_url,
     envvar="MODELPILOT_DATABASE_URL",
     default=DEFAULT_DATABASE_URL,
     show_default=True,
-    help="sqlite:///path or postgresql+psycopg://user@host/db (env MODELPILOT_DATABASE_URL).",
+    help="sqlite:///path or postgresql+psycopg://user@host/db; postgres:// and postgresql:// mean "
+    "the same (env MODELPILOT_DATABASE_URL).",
 )
 _no_migrate = click.option("--no-migrate", is_flag=True, help="Do not migrate the database first.")
 
@@ -47,8 +59,8 @@ _DATABASE_SCHEMES = ("sqlite:///", "postgresql+psycopg://")
 def _ensure_sqlite_dir(database_url: str) -> None:
     if not database_url.startswith(_DATABASE_SCHEMES):
         raise click.UsageError(
-            f"--database-url (MODELPILOT_DATABASE_URL) must start with {' or '.join(_DATABASE_SCHEMES)}, "
-            f"got {database_url.split('://')[0]!r}"
+            f"--database-url (MODELPILOT_DATABASE_URL) must start with {' or '.join(_DATABASE_SCHEMES)} "
+            f"(or postgres://), got {database_url.split('://')[0]!r}"
         )
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:///:memory:"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
