@@ -6,7 +6,7 @@ reset-password` (as the page shows it) gives a new password that works → turni
 on in the console is all it takes under `up`: traffic sent with the SDK shows up in it → a new
 key's page shows the exact proxy command with this control plane's URL, and a reload creates no
 second key → a wrong delete confirmation comes back on the form → no page asks for an icon that
-is not there.
+is not there. The request log says why each request was routed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import anthropic
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from modelpilot.schema.wire import DecisionReason
 from modelpilot.stack import DATABASE_FILE, STATE_FILE, read_state
 from tests.stack_process import FAST_ITERATIONS, UpProcess, start_up
 
@@ -110,6 +111,12 @@ def test_the_operator_journey_through_up(up: UpProcess, browser: Browser, tmp_pa
             break
         assert time.monotonic() < deadline, "the request never reached the request log"
         time.sleep(0.25)
+    # Why was it routed (or not)? The decision's reason, and an Escalated column (item 11).
+    log = page.get_by_test_id("log")
+    expect(log.locator("thead")).to_contain_text("Why")
+    expect(log.locator("thead")).to_contain_text("Escalated")
+    why = log.locator("tbody tr").first.locator("td").nth(4).inner_text()
+    assert why.replace(" ", "_") in {reason.value for reason in DecisionReason}, why
 
     # A new key: the exact command with this control plane's URL; a reload makes no second key (4, 7).
     page.goto(f"{deployment}/keys")
