@@ -107,6 +107,28 @@ def line_chart(
     return _frame(title, desc, parts, chart_id)
 
 
+def metric_chart(
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    fmt: Callable[[int], str],
+    least_top: int,
+) -> Markup:
+    """Lines over time of something other than money (milliseconds, basis points): the axis
+    labels come from ``fmt`` and reach at least ``least_top``."""
+    highest = max((v for s in series for v in s.values), default=0)
+    top = float(least_top) if highest <= least_top else _nice_ceiling(highest)
+    parts, slot = _axes(0, top, labels, fmt)
+    y_of = _scale(0, top)
+    for line in series:
+        points = " ".join(f"{_LEFT + slot * (i + 0.5):.1f},{y_of(v):.1f}" for i, v in enumerate(line.values))
+        parts.append(f'<polyline class="line {line.css_class}" points="{points}"/>')
+    return _frame(title, desc, parts, chart_id)
+
+
 def bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], values: Sequence[int]) -> Markup:
     """Bars over time (money); negative values hang below the zero line."""
     high = _nice_ceiling(max(values, default=0))
