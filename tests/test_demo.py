@@ -210,3 +210,20 @@ def test_shadow_mode_leads_with_what_routing_would_have_saved() -> None:
     )
     assert shadow_lines(totals, DeploymentSettings("on", 0.95, 200))  # shadow rows still count
     assert shadow_lines(_verdict_totals(), DeploymentSettings("on", 0.95, 200)) == []
+
+
+def test_the_demo_finds_the_proxy_where_up_listens(tmp_path: Path) -> None:
+    """`up` on any port (here one the OS chose) records where it listens; `demo` reads it, so the
+    banner's "Try it" line works as printed."""
+    up = start_up(tmp_path, "--flush-interval", "0.5")
+    try:
+        try_it = re.search(r"Try it: (modelpilot demo[^\n]*?)\s{2,}Press", up.output)
+        assert try_it is not None, up.output
+        argv = try_it.group(1).split()[2:]
+        assert argv == ["--state-dir", str(tmp_path)]
+        result = _demo(*argv, "--requests", "2")
+    finally:
+        assert up.stop() == 0, up.output
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Sent 2 requests" in result.stdout
+    assert not (tmp_path / "listening.json").exists()

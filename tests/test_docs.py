@@ -6,8 +6,10 @@ privacy.md shows."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,7 +46,9 @@ def _invocations(text: str) -> Iterator[list[str]]:
         for entrypoint in re.findall(r"^ENTRYPOINT (\[.*\])$", block, re.MULTILINE):
             argv = json.loads(entrypoint)
             if argv[0] == "modelpilot":
-                yield argv[1:]
+                # `docker run IMAGE ARGS` appends ARGS (by default the CMD) to the entrypoint.
+                cmd = re.search(r"^CMD (\[.*\])$", block, re.MULTILINE)
+                yield argv[1:] + (json.loads(cmd.group(1)) if cmd else [])
     lines.extend(" ".join(span.split()) for span in _INLINE.findall(_prose(text)))
     for line in lines:
         match = _INVOCATION.search(line)
@@ -174,11 +178,19 @@ def test_inspect_prints_what_the_privacy_contract_shows() -> None:
         assert secret not in result.stdout.decode()
 
 
-def test_the_container_recipe_file_is_the_one_documented() -> None:
-    proxy_doc = (ROOT / "docs" / "proxy.md").read_text("utf-8")
-    recipe = re.search(r"```dockerfile\n(.*?)```", proxy_doc, re.DOTALL)
-    assert recipe is not None
-    assert (ROOT / "docs" / "Dockerfile.proxy").read_text("utf-8") == recipe.group(1)
+RECIPES = sorted((ROOT / "docs").glob("Dockerfile.*"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
+def test_the_container_recipe_file_is_the_one_documented(recipe: Path) -> None:
+    shown = [
+        block
+        for doc in DOCS
+        for block in re.findall(r"```dockerfile\n(.*?)```", doc.read_text("utf-8"), re.DOTALL)
+    ]
+    assert recipe.read_text("utf-8") in shown
+    built = f"docker build -f docs/{recipe.name} "
+    assert any(built in doc.read_text("utf-8") for doc in DOCS), f"no doc shows how to build {recipe.name}"
 
 
 def _quoted_errors() -> set[str]:
@@ -227,3 +239,206 @@ def test_the_quoted_error_messages_are_the_ones_printed(tmp_path: Path) -> None:
         in_use = _error_of(["proxy", "--port", str(taken_port)])
     printed.add(in_use.replace(str(taken_port), "8787"))
     assert _quoted_errors() == printed
+
+
+# -- install commands: every one the docs show works, from a clean copy of the source tree ----------
+# No container engine runs here: the recipes are checked for syntax and paths, and their `pip
+# install` runs like the documented ones (against the copied tree) instead of inside an image.
+DOCKER_INSTRUCTIONS = {
+    "FROM", "RUN", "COPY", "ADD", "USER", "ENV", "VOLUME", "EXPOSE", "HEALTHCHECK", "ENTRYPOINT",
+    "CMD", "WORKDIR", "ARG", "LABEL", "STOPSIGNAL", "SHELL", "ONBUILD",
+}  # fmt: skip
+_INSTALL = re.compile(r"((?:\S*/)?pip install .+|uv tool install .+|make dist)$")
+
+
+def _install_commands() -> list[str]:
+    """Every install command the docs and the container recipes show, in order, once each."""
+    lines: list[str] = []
+    for doc in DOCS:
+        text = doc.read_text("utf-8")
+        for block in _fenced(text):
+            lines.extend(block.replace("\\\n", " ").splitlines())
+        lines.extend(" ".join(span.split()) for span in _INLINE.findall(_prose(text)))
+    # The recipes' RUN lines are among them: each recipe is shown in a doc (checked above).
+    found: list[str] = []
+    for line in lines:
+        for part in re.split(r"&&|;", line):
+            match = _INSTALL.search(part.strip())
+            if match and match.group(1) not in found:
+                found.append(match.group(1))
+    # `make dist` first: it builds the wheel a later command installs.
+    return sorted(found, key=lambda command: command != "make dist")
+
+
+def _as_run_here(command: str, tree: Path) -> list[str]:
+    """The argv of ``command`` run in ``tree``: the source paths the docs and the recipes use
+    (``.``, /src, /src/modelpilot) point at ``tree``; options that change nothing in a fresh
+    environment (--upgrade, --no-cache-dir) are dropped so the same install runs once."""
+    line = command.replace("file:///src/modelpilot", tree.as_uri())
+    line = re.sub(r"(?<![\w./])(?:/src(?:/modelpilot)?|\.)(?=[\['\"\s]|$)", str(tree), line)
+    argv = shlex.split(line)
+    if argv[0].endswith("/pip"):
+        argv[0] = "pip"
+    return [arg for arg in argv if arg not in ("--upgrade", "--no-cache-dir")]
+
+
+def test_the_docs_never_install_from_a_package_index() -> None:
+    """ModelPilot is on no index: every pip command names a directory, an archive or a file URL."""
+    commands = _install_commands()
+    assert any("[control]" in command for command in commands)
+    assert "make dist" in commands
+    assert any(command.startswith("uv tool install") for command in commands)
+    for command in commands:
+        args = [a for a in shlex.split(command) if not a.startswith("-")][2:]
+        if command.startswith(("make", "uv tool")):
+            args = args[1:] if command.startswith("uv tool") else []
+        for arg in args:
+            assert arg.startswith((".", "/", "dist/")) or " @ file://" in arg, f"{command}: from an index"
+    for doc in [*DOCS, *RECIPES]:
+        text = doc.read_text("utf-8")
+        by_name = re.search(r"install (['\"]?)modelpilot(\[[\w,]+\])?\1(?=[\s`]|$)", text)
+        assert by_name is None, f"{doc.name}: {by_name.group(0)} needs a package index"
+
+
+def test_the_container_recipes_are_well_formed() -> None:
+    ignored = (ROOT / ".dockerignore").read_text("utf-8").split()
+    for name in ("src", "pyproject.toml", "README.md"):
+        assert name not in ignored, f".dockerignore leaves {name} out of the build"
+    for recipe in RECIPES:
+        text = recipe.read_text("utf-8")
+        instructions = [
+            line.split()[0]
+            for line in text.replace("\\\n", " ").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        assert instructions[0] == "FROM", recipe.name
+        assert set(instructions) <= DOCKER_INSTRUCTIONS, recipe.name
+        for args in re.findall(r"^(?:ENTRYPOINT|CMD) (\[.*\])$", text, re.MULTILINE):
+            assert all(isinstance(arg, str) for arg in json.loads(args))
+        for source in re.findall(r"^(?:COPY|ADD) (\S+) \S+$", text, re.MULTILINE):
+            assert (ROOT / source).exists(), f"{recipe.name} copies {source}, which is not in the tree"
+
+
+def _copy_of_the_tree(target: Path) -> Path:
+    """What a clone or a release archive holds: the tracked (and new, not ignored) files."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            (target / name).write_bytes(source.read_bytes())
+    return target
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, f"{' '.join(argv)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_every_documented_install_command_works(tmp_path: Path) -> None:
+    """Each command runs as written in a clean copy of the tree (the docs' "source directory").
+
+    pip's own resolver checks that it accepts each form of requirement the docs use (a directory,
+    a file URL, a wheel; ``--dry-run``); the install itself is done by uv's pip interface with the
+    same arguments into a fresh environment, reusing uv's cache to stay fast. Paths the docs use
+    for the target machine map into tmp_path: /opt/modelpilot (the environment), /src and
+    /src/modelpilot (the source tree, as the container recipes copy it). `make dist` runs with the
+    uv of this environment (UV=...) instead of installing its own into the copy's .venv.
+    """
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    assert uv is not None, "uv is installed with the dev environment (make)"
+    tree = _copy_of_the_tree(tmp_path / "tree")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PIP_"))}
+    runs: list[list[str]] = []
+    for command in _install_commands():
+        if (argv := _as_run_here(command, tree)) not in runs:
+            runs.append(argv)
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-deps"]
+    pip_checked: set[str] = set()
+
+    def check_with_pip(args: list[str], cwd: Path) -> None:
+        form = re.sub(r"\[[\w,]+\]", "", " ".join(args))
+        if form not in pip_checked:
+            pip_checked.add(form)
+            out = _run([*pip, "--disable-pip-version-check", *args], cwd, environ)
+            assert "Would install modelpilot" in out, args
+
+    migrated = False
+    for n, argv in enumerate(runs):
+        line = shlex.join(argv)
+        if argv == ["make", "dist"]:
+            _run([*argv, f"UV={uv}"], tree, environ)
+            continue
+        if argv[:3] == ["uv", "tool", "install"]:
+            tools = {"UV_TOOL_DIR": str(tmp_path / "tools"), "UV_TOOL_BIN_DIR": str(tmp_path / "bin")}
+            _run([uv, *argv[1:]], tree, {**environ, **tools})
+            _check_installed(tmp_path / "bin", line, tmp_path)
+            continue
+        assert argv[:2] == ["pip", "install"], line
+        check_with_pip(argv[2:], tree)
+        venv = tmp_path / f"env{n}"
+        _run([uv, "venv", "--quiet", str(venv)], tree, environ)
+        _run(
+            [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), *argv[2:]],
+            tree,
+            environ,
+        )
+        _check_installed(venv / "bin", line, tmp_path)
+        if "control" in line and not migrated:
+            # The migrations (package data) ship: an installed control plane creates its database.
+            database = f"sqlite:///{tmp_path / 'installed.sqlite3'}"
+            out = _run([str(venv / "bin" / "modelpilot"), "migrate", "--database-url", database], tmp_path)
+            assert "is up to date" in out
+            migrated = True
+            # The hint a missing extra prints is a pip command that works too.
+            hint = _run([str(venv / "bin" / "python"), "-c", _HINT], tree, environ).strip()
+            assert hint.startswith(f"pip install 'modelpilot[demo] @ {tree.as_uri()}"), hint
+            check_with_pip(shlex.split(hint)[2:], tmp_path)
+    assert migrated
+
+
+_HINT = "from modelpilot.extras import install_command; print(install_command('demo'))"
+
+
+def _check_installed(bin_dir: Path, command: str, tmp_path: Path) -> None:
+    out = _run([str(bin_dir / "modelpilot"), "--version"], tmp_path)
+    assert out.startswith("modelpilot, version "), command
+    if "[" not in command:
+        # The base install runs the proxy without the control plane's dependencies.
+        _run([str(bin_dir / "modelpilot"), "proxy", "--help"], tmp_path)
+
+
+def _make_invocations() -> list[list[str]]:
+    found: list[list[str]] = []
+    for doc in DOCS:
+        text = doc.read_text("utf-8")
+        lines = [line for block in _fenced(text) for line in block.splitlines()]
+        lines += _INLINE.findall(_prose(text))
+        for line in lines:
+            match = re.match(r"\s*((?:\w+=\S+ )*)make ([\w .=-]+?)\s*(?:#.*)?$", line)
+            if match:
+                argv = shlex.split(match.group(2))
+                if argv not in found:
+                    found.append(argv)
+    return found
+
+
+def test_every_documented_make_command_exists() -> None:
+    """`make run`, `make test`, `make dist`, ... with the variables the docs give them: each is a
+    target the Makefile has (checked with `make -n`, which runs nothing)."""
+    invocations = _make_invocations()
+    assert ["run"] in invocations and ["test"] in invocations and ["dist"] in invocations
+    for argv in invocations:
+        result = subprocess.run(["make", "-n", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, f"make {' '.join(argv)}: {result.stderr}"
+    ported = subprocess.run(
+        ["make", "-n", "run", "PORT=9787", "CONTROL_PORT=9700"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert "modelpilot up --port 9787 --control-port 9700" in ported

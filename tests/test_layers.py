@@ -19,9 +19,10 @@ FORBIDDEN = {
     "modelpilot.schema": "modelpilot.",
     "modelpilot.sim": "modelpilot.",  # the simulator may use schema only, see ALLOWED
 }
-# modelpilot.servers runs uvicorn for any of our apps; it imports nothing of ours.
+# modelpilot.servers runs uvicorn for any of our apps and modelpilot.ports checks ports for every
+# command; neither imports anything of ours.
 ALLOWED = {
-    "modelpilot.sim": ("modelpilot.schema", "modelpilot.servers"),
+    "modelpilot.sim": ("modelpilot.schema", "modelpilot.servers", "modelpilot.ports"),
     "modelpilot.proxy": ("modelpilot.servers",),
     "modelpilot.control": ("modelpilot.servers",),
 }
@@ -77,6 +78,100 @@ def test_importing_the_package_creates_nothing() -> None:
     probe = (
         "import threading, modelpilot.cli, modelpilot.schema.pricing\n"
         "assert threading.active_count() == 1, threading.enumerate()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+# -- what a command loads, following imports transitively --------------------------------------------
+def _module_path(module: str) -> Path | None:
+    base = SRC.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports_of(module: str) -> set[str]:
+    """Every modelpilot module ``module`` imports, at module level or inside a function (both
+    run when the command runs), except type-only imports under ``if TYPE_CHECKING:``."""
+    path = _module_path(module)
+    assert path is not None, module
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                origin = f"{base}.{node.module}" if node.module else base
+            else:
+                origin = node.module or ""
+            names = [origin, *(f"{origin}.{alias.name}" for alias in node.names)]
+        for name in names:
+            # Importing a.b.c runs a/__init__ and a/b/__init__ too.
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                prefix = ".".join(parts[:i])
+                if prefix.startswith("modelpilot") and _module_path(prefix) is not None:
+                    found.add(prefix)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text("utf-8")))
+    return found
+
+
+def loaded_by(module: str) -> set[str]:
+    """The modelpilot modules importing ``module`` can load, transitively."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo.extend(_imports_of(current) - seen)
+    return seen
+
+
+@pytest.mark.parametrize("module", ["modelpilot.proxy.cli", "modelpilot.proxy.inspect", "modelpilot.sim.cli"])
+def test_the_proxy_commands_never_load_the_control_plane(module: str) -> None:
+    """``modelpilot proxy`` (and inspect, sim) must run on the base install: nothing they import,
+    directly or through another module (as ``stack.py`` once did), is part of the control plane."""
+    reached = sorted(m for m in loaded_by(module) if m.startswith("modelpilot.control"))
+    assert reached == []
+
+
+def test_the_transitive_walk_sees_through_an_intermediate_module() -> None:
+    # modelpilot.stack runs the control plane (`up`): reaching it must count as loading it.
+    assert "modelpilot.control.settings" in loaded_by("modelpilot.stack")
+    assert "modelpilot.control.settings" in loaded_by("modelpilot.demo.cli")
+
+
+def test_running_modelpilot_proxy_loads_no_control_module() -> None:
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from modelpilot.cli import main\n"
+        "result = CliRunner().invoke(main, ['proxy', '--help'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('modelpilot.control'))\n"
+        "assert loaded == [], loaded\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr

@@ -3,19 +3,22 @@ meter spool drained into the control plane, and a restart that reuses the local 
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import anthropic
 import pytest
+from sqlalchemy import Engine, func, select, update
 
-from modelpilot.stack import STATE_FILE, read_state
+from modelpilot.stack import DATABASE_FILE, STATE_FILE, read_state
 from tests.stack_process import metered_requests, start_up
 
 
@@ -122,3 +125,74 @@ def test_up_names_the_state_directory_it_cannot_use(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--state-dir" in result.stderr and "MODELPILOT_HOME" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_up_runs_the_control_planes_periodic_jobs(tmp_path: Path) -> None:
+    """The same jobs as `modelpilot control` (status probes, invoices, the retention purge): the
+    public status page has data without anyone sending traffic."""
+    up = start_up(tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(f"{up.console_url}status", timeout=10) as response:
+                page = response.read().decode()
+            if "No data yet" not in page:
+                break
+            assert time.monotonic() < deadline, "no status probe ran within 30 s"
+            time.sleep(0.1)
+        assert "Operational" in page
+    finally:
+        assert up.stop() == 0, up.output
+    assert "Traceback" not in up.output, up.output
+
+
+def _local_database(state_dir: Path) -> Engine:
+    from modelpilot.control.store.engine import create_db_engine
+
+    return create_db_engine(f"sqlite:///{state_dir / DATABASE_FILE}")
+
+
+def test_under_up_turning_the_request_log_on_in_the_console_is_enough(tmp_path: Path) -> None:
+    """No flag and no variable: once the deployment's request log is on, requests are logged."""
+    from modelpilot.control.store.tables import Deployment, LogRecord
+
+    up = start_up(tmp_path, "--flush-interval", "3600")
+    engine = _local_database(tmp_path)
+    try:
+        # What the console's settings form stores when the box is ticked.
+        with engine.begin() as connection:
+            connection.execute(update(Deployment).values(metadata_logs=True))
+        _ask(up.base_url, "Hello, request log")
+    finally:
+        assert up.stop() == 0, up.output
+    try:
+        with engine.connect() as connection:
+            logged = connection.execute(select(func.count()).select_from(LogRecord)).scalar_one()
+    finally:
+        engine.dispose()
+    assert logged == 1
+
+
+def test_up_reads_its_ports_from_the_environment(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for variable, option in (
+            ("MODELPILOT_PORT", "--port"),
+            ("MODELPILOT_CONTROL_PORT", "--control-port"),
+        ):
+            result = subprocess.run(
+                [sys.executable, "-m", "modelpilot.cli", "up", "--state-dir", str(tmp_path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={
+                    **os.environ,
+                    "MODELPILOT_PORT": "0",
+                    "MODELPILOT_CONTROL_PORT": "0",
+                    variable: str(port),
+                },
+            )
+            assert result.returncode == 2
+            assert f"127.0.0.1:{port} is already in use" in result.stderr and option in result.stderr

@@ -12,6 +12,7 @@ import importlib
 import click
 
 from modelpilot import __version__
+from modelpilot.extras import install_command
 
 # name -> "module:attribute" of a click.Command
 SUBCOMMANDS: dict[str, str] = {
@@ -47,7 +48,7 @@ class LazyGroup(click.Group):
             if exc.name and not exc.name.startswith("modelpilot"):
                 raise click.ClickException(
                     f"'modelpilot {cmd_name}' needs the package {exc.name!r}; "
-                    "install it with: pip install 'modelpilot[control]'"
+                    "install it with: " + install_command("control")
                 ) from exc
             raise
         command = getattr(module, attribute)

@@ -12,11 +12,9 @@ without one it starts the simulator and says so plainly, so everything can be tr
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import secrets
-import socket
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -25,7 +23,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from modelpilot.addresses import forget_addresses, write_addresses
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, MIN_PASSWORD_ITERATIONS
+from modelpilot.extras import install_command
+from modelpilot.ports import ensure_port_free, free_port, reachable_host
 from modelpilot.servers import Listener, serve_all
 
 if TYPE_CHECKING:
@@ -40,34 +41,6 @@ SPOOL_FILE = "spool.sqlite3"
 STATE_FILE = "local-stack.json"
 LOCAL_EMAIL = "you@modelpilot.local"
 LOCAL_DEPLOYMENT = "local"
-
-
-def ensure_port_free(host: str, port: int, option: str) -> None:
-    """Fail with a one-line fix instead of a traceback when a port is taken."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise click.UsageError(
-                    f"{host}:{port} is already in use; stop what listens there or pass {option} PORT"
-                ) from exc
-            raise click.UsageError(f"cannot listen on {host}:{port} ({option}): {exc.strerror}") from exc
-
-
-def free_port(host: str) -> int:
-    """A port the OS reports free on ``host`` now (for a server whose URL must be known early)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-def _reachable_host(host: str) -> str:
-    # A wildcard address is where servers listen, not somewhere to connect to.
-    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
 # -- the state directory --------------------------------------------------------------------------
@@ -188,27 +161,36 @@ def _check_upstream(_ctx: click.Context, _param: click.Parameter, value: str | N
 
 
 @click.command("up")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface every server listens on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="MODELPILOT_HOST",
+    help="Interface every server listens on (env MODELPILOT_HOST).",
+)
 @click.option(
     "--port",
     default=8787,
+    envvar="MODELPILOT_PORT",
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Proxy port: the base URL for the Anthropic SDK and Claude Code (0: any free port).",
+    help="Proxy port: the base URL for the Anthropic SDK and Claude Code (0: any free port; env MODELPILOT_PORT).",
 )
 @click.option(
     "--control-port",
     default=8700,
+    envvar="MODELPILOT_CONTROL_PORT",
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Control plane and console port (0: any free port).",
+    help="Control plane and console port (0: any free port; env MODELPILOT_CONTROL_PORT).",
 )
 @click.option(
     "--sim-port",
     default=8788,
+    envvar="MODELPILOT_SIM_PORT",
     show_default=True,
     type=click.IntRange(0, 65535),
-    help="Simulator port, used only when there is no Anthropic key (0: any free port).",
+    help="Simulator port, used only when there is no Anthropic key (0: any free port; env MODELPILOT_SIM_PORT).",
 )
 @click.option(
     "--state-dir",
@@ -236,6 +218,14 @@ def _check_upstream(_ctx: click.Context, _param: click.Parameter, value: str | N
     help="Seconds between two deliveries of usage from the proxy to the control plane.",
 )
 @click.option(
+    "--metadata-logs/--no-metadata-logs",
+    default=True,
+    show_default=True,
+    envvar="MODELPILOT_METADATA_LOGS",
+    help="Let the proxy send a metadata record of each request (never content); the control plane "
+    "keeps them only while the deployment's request log is on in the console (env MODELPILOT_METADATA_LOGS).",
+)
+@click.option(
     "--password-iterations",
     envvar="MODELPILOT_PASSWORD_ITERATIONS",
     default=DEFAULT_PASSWORD_ITERATIONS,
@@ -251,6 +241,7 @@ def up_command(
     state_dir: Path,
     upstream: str | None,
     flush_interval_s: float,
+    metadata_logs: bool,
     password_iterations: int,
 ) -> None:
     """Start ModelPilot locally: the control plane and console, the proxy, and the simulator
@@ -276,7 +267,7 @@ def up_command(
         from modelpilot.control.store.migrate import upgrade
     except ModuleNotFoundError as exc:
         raise click.ClickException(
-            f"modelpilot up runs the control plane, which needs {exc.name!r}: pip install 'modelpilot[control]'"
+            f"modelpilot up runs the control plane, which needs {exc.name!r}: {install_command('control')}"
         ) from exc
     from modelpilot.proxy.app import create_app as create_proxy
     from modelpilot.proxy.settings import ProxySettings
@@ -300,7 +291,7 @@ def up_command(
         # The proxy must know the control plane's and the simulator's addresses before they listen.
         control_port = control_port or free_port(host)
         listeners.append(
-            Listener("control", create_control(control_settings, engine=engine), host, control_port, "off")
+            Listener("control", create_control(control_settings, engine=engine), host, control_port)
         )
         if use_simulator:
             from modelpilot.sim import SimSettings
@@ -308,15 +299,18 @@ def up_command(
 
             sim_port = sim_port or free_port(host)
             listeners.append(Listener("simulator", create_sim(SimSettings()), host, sim_port))
-            upstream = f"http://{_reachable_host(host)}:{sim_port}"
+            upstream = f"http://{reachable_host(host)}:{sim_port}"
         try:
             proxy_settings = ProxySettings(
                 upstream_url=upstream or ANTHROPIC_URL,
                 anthropic_api_key=anthropic_key,
-                control_plane_url=f"http://{_reachable_host(host)}:{control_port}",
+                control_plane_url=f"http://{reachable_host(host)}:{control_port}",
                 control_plane_api_key=started.state.api_key,
                 spool_path=str(state_dir / SPOOL_FILE),
                 flush_interval_s=flush_interval_s,
+                # Everything stays on this machine, and the control plane stores a record only
+                # while the deployment's request log is on: turning it on in the console is enough.
+                metadata_logs=metadata_logs,
             )
         except ValueError as exc:
             raise click.UsageError(f"--host {host}: {exc}") from exc
@@ -324,14 +318,23 @@ def up_command(
         listeners.append(Listener("proxy", create_proxy(proxy_settings), host, port))
 
         def announce(urls: dict[str, str]) -> None:
+            # Reachable addresses, so `modelpilot demo` finds the proxy wherever it listens.
+            write_addresses(state_dir, {name: _reachable_url(url) for name, url in urls.items()})
             _announce(
                 urls, started, state_dir, use_simulator=use_simulator, upstream=proxy_settings.upstream_base
             )
 
         serve_all(listeners, on_started=announce)
     finally:
+        forget_addresses(state_dir)
         engine.dispose()
     click.echo("ModelPilot stopped.")
+
+
+def _reachable_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    return f"{scheme}://{reachable_host(host)}:{port}"
 
 
 def _announce(
@@ -349,6 +352,12 @@ def _announce(
     if started.password is not None:
         echo("\nFirst start: created your local account (shown this once, keep it):")
         echo(f"  console sign-in: {started.state.email}  password: {started.password}")
+        database = (
+            ""
+            if state_dir == Path(DEFAULT_STATE_DIR)
+            else f" --database-url sqlite:///{state_dir / DATABASE_FILE}"
+        )
+        echo(f"  (lost it? modelpilot admin{database} reset-password {started.state.email})")
     if started.api_key_is_new:
         echo(f'Deployment "{LOCAL_DEPLOYMENT}" API key (shown this once; the proxy already uses it):')
         echo(f"  {started.state.api_key}")
@@ -358,4 +367,9 @@ def _announce(
         f"\nPoint the Anthropic SDK or Claude Code at the proxy:\n  export ANTHROPIC_BASE_URL={urls['proxy']}"
     )
     echo(f"Console (sign in as {started.state.email}):\n  {urls['control']}/")
-    echo("\nTry it: modelpilot demo    Press Ctrl-C to stop.", nl=True)
+    demo = (
+        "modelpilot demo"
+        if state_dir == Path(DEFAULT_STATE_DIR)
+        else f"modelpilot demo --state-dir {state_dir}"
+    )
+    echo(f"\nTry it: {demo}    Press Ctrl-C to stop.", nl=True)

@@ -31,6 +31,7 @@ async def test_tenants_cannot_see_or_touch_each_other(client, new_tenant):
             f"/api/deployments/{target}/keys",
             f"/api/deployments/{target}/usage",
             f"/api/deployments/{target}/logs",
+            f"/api/deployments/{target}/performance",
         ]
         bodies = []
         for path in reads:

@@ -76,3 +76,25 @@ async def test_the_proxy_process_forwards_with_the_env_key_and_stops_on_a_signal
     lines = [line for line in (stdout + stderr).decode().splitlines() if line.strip()]
     assert lines == [f"modelpilot proxy listening on http://127.0.0.1:{port} → upstream {upstream_url}"]
     assert "sk-ant-from-env" not in (stdout + stderr).decode()
+
+
+def test_a_key_without_a_control_plane_is_named_at_start(stack: Stack) -> None:
+    _, upstream_url = stack.upstream()
+    port = free_port()
+    env = {**os.environ, "MODELPILOT_API_KEY": "mp_live_x", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "modelpilot.cli", "proxy", "--port", str(port), "--upstream", upstream_url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_listening(port, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=15)
+    assert process.returncode == 0, stderr.decode()
+    output = (stdout + stderr).decode()
+    assert "MODELPILOT_API_KEY is set but there is no --control-plane" in output
+    assert "unrouted" in output and "nothing is metered" in output
+    assert "mp_live_x" not in output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -34,3 +35,19 @@ def test_serves_then_stops_on_signal(sig: signal.Signals, codes: set[int]) -> No
         process.send_signal(sig)
         assert process.wait(timeout=10) in codes
         assert process.stderr.read() == ""
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "modelpilot.cli", "sim", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr

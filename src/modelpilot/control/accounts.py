@@ -4,6 +4,7 @@ suspension, deletion."""
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -111,6 +112,25 @@ def change_password(
     session.commit()
 
 
+def reset_password(
+    session: Session, settings: ControlSettings, *, account_id: uuid.UUID, new: str | None, now: datetime
+) -> str:
+    """Set a new password without the old one (an administrator's recovery), revoke every
+    session of the account, and return the password (committed). ``new=None`` generates one,
+    for showing once. Login throttling is cleared for the account's email."""
+    account = queries.get_account(session, account_id=account_id)
+    if account is None:
+        raise NotFoundError("no such account")
+    password = new if new is not None else secrets.token_urlsafe(12)
+    _check_new_password(settings, password)
+    new_hash = passwords.hash_password(password, iterations=settings.password_iterations)
+    queries.set_password_hash(session, account_id=account.id, password_hash=new_hash)
+    queries.revoke_account_sessions(session, account_id=account.id, now=now)
+    throttle.clear_login_failures(session, email=account.email, client="")
+    session.commit()
+    return password
+
+
 def set_suspended(session: Session, *, account_id: uuid.UUID, suspended: bool, now: datetime) -> Account:
     """Suspend (revoking every session) or reinstate an account (committed). Keys are refused
     while suspended because every key check reads the account."""
@@ -122,6 +142,14 @@ def set_suspended(session: Session, *, account_id: uuid.UUID, suspended: bool, n
         queries.revoke_account_sessions(session, account_id=account_id, now=now)
     session.commit()
     session.refresh(account)
+    return account
+
+
+def get_account(session: Session, *, account_id: uuid.UUID) -> Account:
+    """The account with that id."""
+    account = queries.get_account(session, account_id=account_id)
+    if account is None:
+        raise NotFoundError("no such account")
     return account
 
 

@@ -17,9 +17,12 @@ from modelpilot.control.http.api import api_router
 from modelpilot.control.http.billing import billing_router
 from modelpilot.control.http.body_limit import BodyLimit
 from modelpilot.control.http.console import console_router
+from modelpilot.control.http.favicon import favicon_router
 from modelpilot.control.http.forms import forms_router
 from modelpilot.control.http.ingestion import ingestion_router
 from modelpilot.control.http.pages import pages_router
+from modelpilot.control.http.password_reset import password_reset_router
+from modelpilot.control.http.performance import performance_router
 from modelpilot.control.http.problems import install_error_handlers
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.jobs import default_jobs
@@ -104,6 +107,9 @@ def create_app(
     app.include_router(api_router())
     app.include_router(admin_router())
     app.include_router(forms_router())
+    app.include_router(password_reset_router())
+    app.include_router(favicon_router())
+    app.include_router(performance_router())
     app.include_router(billing_router())
     app.include_router(console_router())
     app.include_router(pages_router())

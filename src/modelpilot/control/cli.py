@@ -25,18 +25,30 @@ from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
+from modelpilot.ports import ensure_port_free
 from modelpilot.servers import Listener, serve_all
-from modelpilot.stack import ensure_port_free
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
 DEFAULT_SECRET_FILE = "var/session-secret"
 
+
+def _normalized_database_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """libpq's ``postgres://`` and ``postgresql://`` (what hosting providers hand out) name the
+    driver SQLAlchemy uses here, psycopg 3."""
+    for scheme in ("postgres://", "postgresql://"):
+        if value.startswith(scheme):
+            return "postgresql+psycopg://" + value.removeprefix(scheme)
+    return value
+
+
 _database_url = click.option(
     "--database-url",
+    callback=_normalized_database_url,
     envvar="MODELPILOT_DATABASE_URL",
     default=DEFAULT_DATABASE_URL,
     show_default=True,
-    help="sqlite:///path or postgresql+psycopg://user@host/db (env MODELPILOT_DATABASE_URL).",
+    help="sqlite:///path or postgresql+psycopg://user@host/db; postgres:// and postgresql:// mean "
+    "the same (env MODELPILOT_DATABASE_URL).",
 )
 _no_migrate = click.option("--no-migrate", is_flag=True, help="Do not migrate the database first.")
 
@@ -47,8 +59,8 @@ _DATABASE_SCHEMES = ("sqlite:///", "postgresql+psycopg://")
 def _ensure_sqlite_dir(database_url: str) -> None:
     if not database_url.startswith(_DATABASE_SCHEMES):
         raise click.UsageError(
-            f"--database-url (MODELPILOT_DATABASE_URL) must start with {' or '.join(_DATABASE_SCHEMES)}, "
-            f"got {database_url.split('://')[0]!r}"
+            f"--database-url (MODELPILOT_DATABASE_URL) must start with {' or '.join(_DATABASE_SCHEMES)} "
+            f"(or postgres://), got {database_url.split('://')[0]!r}"
         )
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:///:memory:"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -358,6 +370,42 @@ def create_account(
             session, settings, email=email, password=password, now=_now(), is_admin=is_admin
         )
         click.echo(str(account.id))
+
+
+@admin_group.command("reset-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from standard input instead of generating one.",
+)
+@click.option(
+    "--password-iterations",
+    envvar="MODELPILOT_PASSWORD_ITERATIONS",
+    default=DEFAULT_PASSWORD_ITERATIONS,
+    show_default=True,
+    type=int,
+    help="PBKDF2-HMAC-SHA256 iterations for the password (env MODELPILOT_PASSWORD_ITERATIONS).",
+)
+@click.pass_context
+def reset_password(ctx: click.Context, email: str, password_stdin: bool, password_iterations: int) -> None:
+    """Give the account EMAIL a new password and sign it out everywhere; a generated password is
+    printed this once. (Under `modelpilot up`, EMAIL is you@modelpilot.local.)"""
+    chosen = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        settings = ControlSettings(
+            database_url="",
+            session_secrets=("unused-by-the-admin-cli" * 2,),
+            password_iterations=password_iterations,
+        )
+    except SettingsError as exc:
+        raise click.UsageError(f"--password-iterations: {exc}") from exc
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        password = accounts.reset_password(session, settings, account_id=account.id, new=chosen, now=_now())
+    click.echo(f"{email}: new password set; every session was signed out.", err=True)
+    if chosen is None:
+        click.echo(password)
 
 
 @admin_group.command("create-deployment")

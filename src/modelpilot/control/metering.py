@@ -86,8 +86,10 @@ def ingest_logs(session: Session, *, deployment: Deployment, batch: LogBatch, no
         records=(
             LogRow(
                 deployment_id=deployment.id,
-                **record.model_dump(exclude={"category"}),
+                **record.model_dump(exclude={"category", "decision_reason", "escalation_reason"}),
                 category=record.category.value,
+                decision_reason=record.decision_reason.value if record.decision_reason else None,
+                escalation_reason=record.escalation_reason.value if record.escalation_reason else None,
             )
             for record in batch.records
         ),

@@ -15,13 +15,16 @@ from typing import Any
 
 import click
 
+from modelpilot.addresses import read_addresses
 from modelpilot.demo.metered import DeploymentSettings, MeteredUsage, Totals, wait_for_delivery
 from modelpilot.demo.verdicts import quality_lines, shadow_lines
 from modelpilot.demo.workload import Call, Script, plan
+from modelpilot.extras import install_command
 from modelpilot.stack import DEFAULT_STATE_DIR
 
 #: Sent when this shell has no ANTHROPIC_API_KEY: the simulator accepts any key.
 PLACEHOLDER_KEY = "sk-ant-modelpilot-demo"
+DEFAULT_BASE_URL = "http://127.0.0.1:8787"
 _DELIVERY_TIMEOUT_S = 60.0
 
 
@@ -38,7 +41,7 @@ def _client(base_url: str) -> Any:
         import anthropic
     except ModuleNotFoundError as exc:
         raise click.ClickException(
-            "modelpilot demo drives the proxy with the official Anthropic SDK: pip install 'modelpilot[demo]'"
+            "modelpilot demo drives the proxy with the official Anthropic SDK: " + install_command("demo")
         ) from exc
     return anthropic.Anthropic(
         base_url=base_url, api_key=os.environ.get("ANTHROPIC_API_KEY") or PLACEHOLDER_KEY, max_retries=2
@@ -196,10 +199,10 @@ def _agreement(local: Totals, metered: Totals) -> str:
 @click.command("demo")
 @click.option(
     "--base-url",
-    default="http://127.0.0.1:8787",
-    show_default=True,
+    default=None,
     envvar="ANTHROPIC_BASE_URL",
-    help="The proxy to send the workload through (env ANTHROPIC_BASE_URL).",
+    help="The proxy to send the workload through (env ANTHROPIC_BASE_URL). Default: where the "
+    f"`modelpilot up` of --state-dir listens, else {DEFAULT_BASE_URL}.",
 )
 @click.option(
     "--requests",
@@ -224,7 +227,7 @@ def _agreement(local: Totals, metered: Totals) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     help="modelpilot up's state directory, to read what the control plane metered (env MODELPILOT_HOME).",
 )
-def demo_command(base_url: str, request_count: int, concurrency: int, state_dir: Path) -> None:
+def demo_command(base_url: str | None, request_count: int, concurrency: int, state_dir: Path) -> None:
     """Send a realistic mixed workload through the proxy and print what routing saved and the
     quality it kept.
 
@@ -236,6 +239,7 @@ def demo_command(base_url: str, request_count: int, concurrency: int, state_dir:
     without `modelpilot up`'s state directory it is computed from the proxy's response headers
     instead.
     """
+    base_url = base_url or read_addresses(state_dir).get("proxy") or DEFAULT_BASE_URL
     if not _reachable(base_url):
         raise click.ClickException(
             f"no ModelPilot proxy answers at {base_url}: start one with `modelpilot up` or pass --base-url"

@@ -26,7 +26,14 @@ from modelpilot.proxy.recording import RequestRecord
 from modelpilot.schema.catalog import Catalog
 from modelpilot.schema.pricing import cost_micros
 from modelpilot.schema.usage import Usage
-from modelpilot.schema.wire import MODEL_ID_PATTERN, OPAQUE_ID_PATTERN, Category, LogRecord
+from modelpilot.schema.wire import (
+    MODEL_ID_PATTERN,
+    OPAQUE_ID_PATTERN,
+    Category,
+    DecisionReason,
+    EscalationReason,
+    LogRecord,
+)
 
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
 _OPAQUE_ID = re.compile(OPAQUE_ID_PATTERN)
@@ -204,7 +211,40 @@ def metadata_log_entry(
         cost_micros=charge.actual_micros if charge is not None else 0,
         latency_ms=latency_ms,
         decision_id=decision_id,
+        decision_reason=_decision_reason(record.decision_reason) if decision_id else None,
+        escalation_reason=escalation_reason_of(record.escalation_reason) if record.escalated else None,
     )
 
 
-__all__ = ["Charge", "charge_request", "hour_of", "meterable_model", "metadata_log_entry"]
+def _decision_reason(value: str | None) -> DecisionReason | None:
+    try:
+        return DecisionReason(value) if value else None
+    except ValueError:
+        return None
+
+
+def escalation_reason_of(failure: str | None) -> EscalationReason:
+    """The wire's closed vocabulary for a local check's failure kind (``status_529``, ...)."""
+    if failure is None:
+        return EscalationReason.OTHER
+    if failure.startswith("status_") and failure[7:].isdigit():
+        status = int(failure[7:])
+        if status == 429:
+            return EscalationReason.RATE_LIMITED
+        if status == 529:
+            return EscalationReason.OVERLOADED
+        return EscalationReason.SERVER_ERROR if status >= 500 else EscalationReason.CLIENT_ERROR
+    try:
+        return EscalationReason(failure)
+    except ValueError:
+        return EscalationReason.OTHER
+
+
+__all__ = [
+    "Charge",
+    "charge_request",
+    "escalation_reason_of",
+    "hour_of",
+    "meterable_model",
+    "metadata_log_entry",
+]

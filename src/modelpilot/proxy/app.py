@@ -79,6 +79,10 @@ class ProxyApp:
         self.otlp = otlp
         #: Paired checks; ``calibrator.limits.update(...)`` takes the deployment's rate and cap.
         self.calibrator = calibrator
+        #: Whether a metadata record of each request is spooled for the control plane. Starts as
+        #: ``settings.metadata_logs``; may be set at run time (the deployment's setting as the
+        #: control plane reports it). Spooling needs a spool: without one this changes nothing.
+        self.metadata_logs = settings.metadata_logs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -133,13 +137,14 @@ class ProxyApp:
             spool = self.spool
             if charge is not None and spool is not None and not spool.add(charge):
                 self.metrics.spool_refused.inc()
-            if (self.settings.metadata_logs and spool is not None) or self.otlp is not None:
+            logs = self.metadata_logs and spool is not None
+            if logs or self.otlp is not None:
                 entry = metadata_log_entry(record, charge, catalog=self._catalog, now=now)
                 if entry is not None:
                     if self.otlp is not None:
                         # The customer's own collector (proxy/otlp.py): queued, exported off-loop.
                         self.otlp.record(entry, charge)
-                    if self.settings.metadata_logs and spool is not None and not spool.add_log(entry):
+                    if logs and spool is not None and not spool.add_log(entry):
                         self.metrics.spool_refused_logs.inc()
         except sqlite3.Error:
             log.exception("could not write a request to the meter spool")

@@ -225,10 +225,10 @@ def proxy_command(
     judge_url: str | None,
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
+    from modelpilot.ports import ensure_port_free
     from modelpilot.proxy.app import create_app
     from modelpilot.proxy.calibration.judge import EvaluatorLoadError
     from modelpilot.proxy.otlp import OtlpUnavailableError
-    from modelpilot.stack import ensure_port_free
 
     key = _read_key_file(anthropic_api_key_file) or os.environ.get("ANTHROPIC_API_KEY") or None
     deployment_key = os.environ.get("MODELPILOT_API_KEY") or None
@@ -238,6 +238,15 @@ def proxy_command(
             "(create one in the console or with `modelpilot admin create-key`)"
         )
     ensure_port_free(host, port, "--port")
+    if deployment_key is not None and control_plane_url is None:
+        # Followed literally, "MODELPILOT_API_KEY=... modelpilot proxy" would pass traffic through
+        # unrouted and unmetered without a word: say so, with the fix.
+        click.echo(
+            "Warning: MODELPILOT_API_KEY is set but there is no --control-plane "
+            "(MODELPILOT_CONTROL_PLANE_URL): requests pass through unrouted and nothing is metered. "
+            "Add --control-plane URL (the console shows the exact command).",
+            err=True,
+        )
     try:
         if control_plane_url is not None and spool_path is None:
             spool_path = default_spool_path()

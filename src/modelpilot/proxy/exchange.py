@@ -533,6 +533,7 @@ class Exchange:
             "escalated": self.escalation_reason is not None,
             "attempts": tuple(self._attempts),
             "decision_id": plan.decision.decision_id if plan.decision is not None else None,
+            "decision_reason": plan.decision.reason.value if plan.decision is not None else None,
             "fail_open_reason": plan.fail_open_reason,
             "escalation_reason": self.escalation_reason,
             "shadow_model": plan.shadow_model,

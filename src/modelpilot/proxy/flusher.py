@@ -219,11 +219,16 @@ class MeterFlusher:
             )
             return False
         if status in _KEY_REFUSED:
-            log.error(
-                "the control plane refused the deployment key (HTTP %s); batches are held in the spool",
+            # Once per run of failures (not on every flush), with the fix.
+            (log.error if self._failures == 0 else log.debug)(
+                "the control plane refused the deployment key (HTTP %s): metering is held in the spool "
+                "until MODELPILOT_API_KEY holds an active key of this deployment (create one in the "
+                "console under Deployments > Keys, or with `modelpilot admin create-key`), then restart",
                 status,
             )
-            self._failed(f"http_{status}", "%s batch %s held", kind, outgoing.batch_id)
+            self._failures += 1
+            self._metrics.flush_failures.inc(f"http_{status}")
+            log.debug("%s batch %s held", kind, outgoing.batch_id)
             return False
         # The batch itself is refused: resending it unchanged cannot succeed.
         log.error(

@@ -31,6 +31,7 @@ import queue
 import threading
 from typing import Any
 
+from modelpilot.extras import install_command
 from modelpilot.proxy.accounting import Charge
 from modelpilot.schema.wire import LogRecord
 
@@ -110,7 +111,7 @@ class OtlpExporter:
             from opentelemetry.sdk.resources import Resource
         except ImportError as exc:
             raise OtlpUnavailableError(
-                "--otlp-endpoint needs the OpenTelemetry SDK: pip install 'modelpilot[otlp]'"
+                "--otlp-endpoint needs the OpenTelemetry SDK: " + install_command("otlp")
             ) from exc
         base = endpoint.rstrip("/")
         resource = Resource.create({"service.name": service_name})

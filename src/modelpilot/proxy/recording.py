@@ -60,6 +60,7 @@ class RequestRecord:
     # The decision path (proxy/routing.py): the decision applied, why there was none (the
     # control-plane failure kind when the request failed open), why the routed answer was escalated.
     decision_id: str | None = None
+    decision_reason: str | None = None
     fail_open_reason: str | None = None
     escalation_reason: str | None = None
     # Shadow mode: the model routing would have chosen while the requested one served.

@@ -145,6 +145,27 @@ class DecisionReason(StrEnum):
     EXPLORATION = "exploration"
 
 
+class EscalationReason(StrEnum):
+    """Why a routed answer was replaced by the requested model's (folded by the proxy from its
+    local checks; a closed vocabulary, so no text can travel in it)."""
+
+    REFUSAL = "refusal"
+    EMPTY = "empty"
+    BAD_TOOL_INPUT = "bad_tool_input"
+    BAD_JSON = "bad_json"
+    BAD_ANSWER = "bad_answer"
+    STREAM_ERROR = "stream_error"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    SERVER_ERROR = "server_error"
+    CLIENT_ERROR = "client_error"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_UNAVAILABLE = "upstream_unavailable"
+    #: Reported by the application (``POST /modelpilot/feedback``) or a kind this version
+    #: does not know.
+    OTHER = "other"
+
+
 class WireModel(BaseModel):
     """Base of every wire schema: unknown fields are refused and instances are immutable."""
 
@@ -366,6 +387,10 @@ class LogRecord(WireModel):
     cost_micros: Micros = 0
     latency_ms: Annotated[int, Field(ge=0, le=86_400_000)] = 0
     decision_id: OpaqueId | None = None
+    #: Why the control plane chose the served model (None: no decision was used).
+    decision_reason: DecisionReason | None = None
+    #: Why the routed answer was escalated (None unless ``escalated``).
+    escalation_reason: EscalationReason | None = None
 
 
 class LogBatch(WireModel):

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from modelpilot.ports import ensure_port_free
 from modelpilot.servers import Listener, serve_all
 from modelpilot.sim.app import create_app
 from modelpilot.sim.settings import SimSettings
@@ -57,6 +58,7 @@ def sim_command(
     api_keys: tuple[str, ...],
 ) -> None:
     """Run an Anthropic-compatible upstream simulator (for tests, the demo and benchmarks)."""
+    ensure_port_free(host, port, "--port")
     settings = SimSettings(
         ttft_ms=ttft_ms,
         token_ms=token_ms,

@@ -10,7 +10,7 @@ import pytest
 from tests.control.conftest import log_in
 from tests.control.console.conftest import csrf_of, signed_out
 
-DEPLOYMENT_PAGES = ("", "/keys", "/settings", "/logs", "/keys/{key_id}/revoke")
+DEPLOYMENT_PAGES = ("", "/keys", "/settings", "/logs", "/performance", "/keys/{key_id}/revoke")
 DEPLOYMENT_ACTIONS = {
     "/rename": {"name": "mine now"},
     "/delete": {"confirmation": "production"},

@@ -181,6 +181,7 @@ def test_a_metadata_log_entry_holds_numbers_models_and_flags_only():
         category="code",
         latency_ms=1234.4,
         decision_id="0f0e0d0c-0b0a-4908-8706-050403020100",
+        decision_reason="cheaper_model",
     )
     entry = metadata_log_entry(rec, charge_of(rec), catalog=CATALOG, now=NOW)
     assert entry is not None
@@ -199,6 +200,8 @@ def test_a_metadata_log_entry_holds_numbers_models_and_flags_only():
         "cost_micros": 1000 + 2500 + 1,  # 0.7 µ$ of cache reads, rounded half up
         "latency_ms": 1234,
         "decision_id": "0f0e0d0c-0b0a-4908-8706-050403020100",
+        "decision_reason": "cheaper_model",
+        "escalation_reason": None,
     }
 
 
@@ -262,3 +265,32 @@ def test_an_escalation_pays_for_the_abandoned_attempts_cache_writes_too():
     # haiku attempt 100*1 + 50*5 + 1000*1.25 = 1600; sonnet 100*3 + 100*15 + 1000*0.3 = 2100
     assert (charge.actual_micros, charge.baseline_micros) == (1600 + 2100, 2100)
     assert (charge.cache_write_tokens, charge.cache_read_tokens) == (1000, 1000)
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        ("status_429", "rate_limited"),
+        ("status_529", "overloaded"),
+        ("status_500", "server_error"),
+        ("status_400", "client_error"),
+        ("bad_tool_input", "bad_tool_input"),
+        ("upstream_timeout", "upstream_timeout"),
+        ("something new", "other"),
+    ],
+)
+def test_an_escalation_travels_as_a_closed_reason(failure, reason):
+    rec = record(
+        Usage(input_tokens=10),
+        requested="claude-opus-4-5",
+        served="claude-opus-4-5",
+        routed=True,
+        escalated=True,
+        escalation_reason=failure,
+        decision_id="0f0e0d0c-0b0a-4908-8706-050403020100",
+        decision_reason="not a reason",
+    )
+    entry = metadata_log_entry(rec, charge_of(rec), catalog=CATALOG, now=NOW)
+    assert entry is not None
+    assert entry.escalation_reason == reason
+    assert entry.decision_reason is None  # only the control plane's own vocabulary travels

@@ -4,6 +4,7 @@ resends while the control plane is away, parking refused batches, and the backof
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -198,3 +199,15 @@ async def test_metering_goes_first_then_metadata_logs(standin, spool, metrics, m
     assert set(app.bodies[0]) == {"batch_id", "rows"} and set(app.bodies[1]) == {"batch_id", "records"}
     assert metrics.batches_sent.value("logs") == 1
     assert spool.backlog().log_records == 0
+
+
+async def test_a_refused_key_is_reported_once_with_the_fix(standin, spool, make_flusher, caplog):
+    _, url = standin
+    spool.add(charge())
+    flusher = make_flusher(url, key="mp_wrong")
+    caplog.set_level(logging.WARNING)
+    for _ in range(3):
+        assert await flusher.flush() is False
+    errors = [r for r in caplog.records if "refused the deployment key" in r.getMessage()]
+    assert len(errors) == 1 and errors[0].levelno == logging.ERROR
+    assert "MODELPILOT_API_KEY" in errors[0].getMessage() and "create-key" in errors[0].getMessage()

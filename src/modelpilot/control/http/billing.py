@@ -259,6 +259,8 @@ LOG_COLUMNS = (
     "cost_micros",
     "latency_ms",
     "decision_id",
+    "decision_reason",
+    "escalation_reason",
 )
 
 INVOICE_COLUMNS = (
@@ -327,6 +329,8 @@ def _log_row(row: LogRecord) -> list[Any]:
         row.cost_micros,
         row.latency_ms,
         row.decision_id or "",
+        row.decision_reason or "",
+        row.escalation_reason or "",
     ]
 
 

@@ -17,12 +17,17 @@ _TOP = 12
 _BOTTOM = 28
 
 
+#: The least top of a money axis: one cent.
+MIN_AXIS_MICROS = 10_000
+
+
 def format_usd(micros: int) -> str:
     """Micro-dollars as dollars: cents from $1 on, four decimals below (small bills matter)."""
     sign = "-" if micros < 0 else ""
     dollars = abs(micros) / 1_000_000
     if 0 < abs(micros) < 100:
-        return f"{sign}<$0.0001"
+        # Above minus a hundredth of a cent (not "-<$0.0001", which reads as nothing).
+        return "<$0.0001" if micros > 0 else ">-$0.0001"
     return f"{sign}${dollars:,.2f}" if dollars >= 1 or micros == 0 else f"{sign}${dollars:,.4f}"
 
 
@@ -39,8 +44,9 @@ class Series:
 
 
 def _nice_ceiling(value: float) -> float:
-    if value <= 0:
-        return 1.0
+    # An empty or near-empty chart still gets a readable axis ($0.01), not "<$0.0001".
+    if value <= MIN_AXIS_MICROS:
+        return float(MIN_AXIS_MICROS)
     magnitude = 10.0 ** math.floor(math.log10(value))
     for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
         if value <= factor * magnitude:
@@ -94,6 +100,28 @@ def line_chart(
     """Lines over time (money), one per series, with a dot per bucket."""
     top = _nice_ceiling(max((v for s in series for v in s.values), default=0))
     parts, slot = _axes(0, top, labels, format_usd)
+    y_of = _scale(0, top)
+    for line in series:
+        points = " ".join(f"{_LEFT + slot * (i + 0.5):.1f},{y_of(v):.1f}" for i, v in enumerate(line.values))
+        parts.append(f'<polyline class="line {line.css_class}" points="{points}"/>')
+    return _frame(title, desc, parts, chart_id)
+
+
+def metric_chart(
+    chart_id: str,
+    title: str,
+    desc: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    fmt: Callable[[int], str],
+    least_top: int,
+) -> Markup:
+    """Lines over time of something other than money (milliseconds, basis points): the axis
+    labels come from ``fmt`` and reach at least ``least_top``."""
+    highest = max((v for s in series for v in s.values), default=0)
+    top = float(least_top) if highest <= least_top else _nice_ceiling(highest)
+    parts, slot = _axes(0, top, labels, fmt)
     y_of = _scale(0, top)
     for line in series:
         points = " ".join(f"{_LEFT + slot * (i + 0.5):.1f},{y_of(v):.1f}" for i, v in enumerate(line.values))

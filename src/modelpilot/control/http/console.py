@@ -27,7 +27,7 @@ from modelpilot.control import (
     sessions,
 )
 from modelpilot.control.errors import ForbiddenError, InvalidRequestError, NotFoundError
-from modelpilot.control.http import charts
+from modelpilot.control.http import charts, key_reveal
 from modelpilot.control.http.dependencies import Db, State, current_session
 from modelpilot.control.http.html import STATIC_FILES, render, static_body, static_version
 from modelpilot.control.policy.settings import CategoryRule, RoutingSettings
@@ -308,9 +308,12 @@ def console_router() -> APIRouter:
         confirmation: Annotated[str, Form()] = "",
     ) -> Response:
         _checked(state, active, csrf_token)
-        deployments.delete_deployment(
-            db, account_id=active.account.id, deployment_id=deployment_id, confirmation=confirmation
-        )
+        try:
+            deployments.delete_deployment(
+                db, account_id=active.account.id, deployment_id=deployment_id, confirmation=confirmation
+            )
+        except InvalidRequestError as exc:
+            return settings_page(state, db, active, deployment_id, delete_error=exc.detail)
         return _see_other("/console/deployments")
 
     # -- keys --------------------------------------------------------------------------------------
@@ -319,11 +322,11 @@ def console_router() -> APIRouter:
         db: Db,
         active: ActiveSession,
         deployment_id: uuid.UUID,
-        *,
-        new_secret: str | None = None,
+        request: Request,
     ) -> Response:
         deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
-        return render(
+        new_secret = key_reveal.take(state, request, active, deployment_id)
+        response = render(
             state,
             "console/keys.html",
             active=active,
@@ -332,12 +335,17 @@ def console_router() -> APIRouter:
             deployment=deployment,
             keys=deployments.list_api_keys(db, account_id=active.account.id, deployment_id=deployment.id),
             new_secret=new_secret,
-            status=201 if new_secret else 200,
+            control_plane_url=str(request.base_url).rstrip("/"),
         )
+        if request.cookies.get(key_reveal.COOKIE):
+            key_reveal.forget(response, deployment_id)
+        return response
 
     @router.get("/console/deployments/{deployment_id}/keys")
-    def key_list(deployment_id: uuid.UUID, active: Reader, db: Db, state: State) -> Response:
-        return keys_page(state, db, active, deployment_id)
+    def key_list(
+        deployment_id: uuid.UUID, active: Reader, db: Db, state: State, request: Request
+    ) -> Response:
+        return keys_page(state, db, active, deployment_id, request)
 
     @router.post("/console/deployments/{deployment_id}/keys")
     def key_create(
@@ -345,16 +353,19 @@ def console_router() -> APIRouter:
         active: Reader,
         db: Db,
         state: State,
+        request: Request,
         csrf_token: CsrfField = "",
         name: Annotated[str, Form()] = "",
     ) -> Response:
-        """The only response that ever holds the key's secret (no redirect: a reload must not
-        show it again, and the page is ``no-store``)."""
+        """Create a key and redirect to the keys page, which shows its secret once (a reload
+        of that page creates nothing and shows the secret no more; see key_reveal)."""
         _checked(state, active, csrf_token)
         _, secret = deployments.create_api_key(
             db, account_id=active.account.id, deployment_id=deployment_id, name=name, now=state.clock()
         )
-        return keys_page(state, db, active, deployment_id, new_secret=secret)
+        response = _see_other(f"/console/deployments/{deployment_id}/keys")
+        key_reveal.keep_for_next_page(response, state, request, active, deployment_id, secret)
+        return response
 
     @router.get("/console/deployments/{deployment_id}/keys/{key_id}/revoke")
     def key_revoke_confirm(
@@ -399,6 +410,7 @@ def console_router() -> APIRouter:
         *,
         problems: list[str] | None = None,
         saved: bool = False,
+        delete_error: str | None = None,
     ) -> Response:
         deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
         return render(
@@ -414,7 +426,8 @@ def console_router() -> APIRouter:
             max_retention_days=state.settings.max_log_retention_days,
             problems=problems or [],
             saved=saved,
-            status=422 if problems else 200,
+            delete_error=delete_error,
+            status=422 if problems or delete_error else 200,
         )
 
     @router.get("/console/deployments/{deployment_id}/settings")

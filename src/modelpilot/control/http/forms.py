@@ -4,12 +4,19 @@ once logged in, to a random nonce cookie before."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from modelpilot.control import accounts, sessions
+from modelpilot.control.errors import (
+    AuthError,
+    ConflictError,
+    InvalidRequestError,
+    ModelPilotError,
+    SuspendedError,
+)
 from modelpilot.control.http.dependencies import CSRF_COOKIE, SESSION_COOKIE, Db, State, current_session
 from modelpilot.control.http.html import render
 from modelpilot.control.http.return_to import safe_return_path
@@ -37,11 +44,28 @@ def set_session_cookie(response: Response, state: ControlState, request: Request
     )
 
 
-def _anonymous_form(state: ControlState, request: Request, name: str) -> HTMLResponse:
+def _anonymous_form(
+    state: ControlState,
+    request: Request,
+    name: str,
+    *,
+    error: ModelPilotError | None = None,
+    next_path: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """The form ``name``; after a refused submission, again with the reason (and what was typed,
+    passwords excepted) instead of a dead-end error page."""
     nonce = request.cookies.get(CSRF_COOKIE) or sessions.new_csrf_nonce()
-    next_path = safe_return_path(request.query_params.get("next"))
+    if next_path is None:
+        next_path = safe_return_path(request.query_params.get("next"))
     response = render(
-        state, name, csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"), next_path=next_path
+        state,
+        name,
+        csrf_token=sessions.csrf_token(state.settings, f"anon:{nonce}"),
+        next_path=next_path,
+        error=error.detail if error is not None else None,
+        status=error.status if error is not None else 200,
+        **context,
     )
     response.set_cookie(
         CSRF_COOKIE, nonce, httponly=True, samesite="lax", secure=_secure(state, request), path="/"
@@ -69,7 +93,8 @@ def forms_router() -> APIRouter:
 
     @router.get("/signup")
     def signup_form(request: Request, state: State) -> Response:
-        return _anonymous_form(state, request, "signup.html")
+        deleted = request.query_params.get("deleted") == "1"
+        return _anonymous_form(state, request, "signup.html", deleted=deleted)
 
     @router.post("/signup")
     def signup(
@@ -81,7 +106,10 @@ def forms_router() -> APIRouter:
         csrf_token: CsrfField,
     ) -> Response:
         _check_anonymous_csrf(state, request, csrf_token)
-        account = accounts.sign_up(db, state.settings, email=email, password=password, now=state.clock())
+        try:
+            account = accounts.sign_up(db, state.settings, email=email, password=password, now=state.clock())
+        except (ConflictError, InvalidRequestError) as exc:
+            return _anonymous_form(state, request, "signup.html", error=exc, email=email)
         cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
         response = RedirectResponse(HOME, status_code=303)
         set_session_cookie(response, state, request, cookie)
@@ -102,9 +130,16 @@ def forms_router() -> APIRouter:
         next_path: Annotated[str, Form(alias="next")] = "",
     ) -> Response:
         _check_anonymous_csrf(state, request, csrf_token)
-        account = accounts.log_in(
-            db, state.settings, email=email, password=password, client=_client(request), now=state.clock()
-        )
+        try:
+            account = accounts.log_in(
+                db, state.settings, email=email, password=password, client=_client(request), now=state.clock()
+            )
+        except AuthError as exc:
+            if isinstance(exc, SuspendedError):
+                raise
+            return _anonymous_form(
+                state, request, "login.html", error=exc, email=email, next_path=safe_return_path(next_path)
+            )
         cookie = sessions.start_session(db, state.settings, account=account, now=state.clock())
         response = RedirectResponse(safe_return_path(next_path) or HOME, status_code=303)
         set_session_cookie(response, state, request, cookie)
@@ -123,9 +158,22 @@ def forms_router() -> APIRouter:
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
+    def account_form(state: ControlState, active: ActiveSession, **errors: ModelPilotError) -> Response:
+        """The account page; after a refused form, again with the reason beside that form."""
+        status = next((error.status for error in errors.values()), 200)
+        return render(
+            state,
+            "account.html",
+            active=active,
+            nav="account",
+            email=active.account.email,
+            status=status,
+            **{name: error.detail for name, error in errors.items()},
+        )
+
     @router.get("/account")
     def account_page(state: State, active: Annotated[ActiveSession, Depends(current_session)]) -> Response:
-        return render(state, "account.html", active=active, nav="account", email=active.account.email)
+        return account_form(state, active)
 
     @router.post("/account/password")
     def change_password(
@@ -138,14 +186,17 @@ def forms_router() -> APIRouter:
         csrf_token: CsrfField = "",
     ) -> Response:
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
-        accounts.change_password(
-            db,
-            state.settings,
-            account=active.account,
-            current=current_password,
-            new=new_password,
-            now=state.clock(),
-        )
+        try:
+            accounts.change_password(
+                db,
+                state.settings,
+                account=active.account,
+                current=current_password,
+                new=new_password,
+                now=state.clock(),
+            )
+        except (AuthError, InvalidRequestError) as exc:
+            return account_form(state, active, password_error=exc)
         # Every session was revoked, this one included; the person who just proved the
         # password gets a fresh one.
         cookie = sessions.start_session(db, state.settings, account=active.account, now=state.clock())
@@ -177,9 +228,12 @@ def forms_router() -> APIRouter:
     ) -> Response:
         """Delete the account and all its data, once the person typed its email and password."""
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
-        accounts.delete_account(
-            db, account=active.account, password=password, confirmation_email=confirmation_email
-        )
+        try:
+            accounts.delete_account(
+                db, account=active.account, password=password, confirmation_email=confirmation_email
+            )
+        except (AuthError, InvalidRequestError) as exc:
+            return account_form(state, active, delete_error=exc)
         response = RedirectResponse("/signup?deleted=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -148,6 +148,8 @@ class LogView(View):
     cost_micros: int
     latency_ms: int
     decision_id: str | None
+    decision_reason: str | None = None
+    escalation_reason: str | None = None
 
     @classmethod
     def of(cls, row: tables.LogRecord) -> LogView:

@@ -226,6 +226,8 @@ class LogRecord(Base):
     cost_micros: Mapped[int]
     latency_ms: Mapped[int]
     decision_id: Mapped[str | None] = mapped_column(String(36))
+    decision_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    escalation_reason: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class LoginAttempt(Base):

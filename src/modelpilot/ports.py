@@ -1,0 +1,41 @@
+"""Port helpers shared by every command that listens (``up``, ``proxy``, ``control``, ``sim``).
+
+Kept apart from ``modelpilot.stack`` so that a command importing them loads neither the control
+plane nor the proxy: ``modelpilot proxy`` must run on the base install (tests/test_layers.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+
+import click
+
+
+def ensure_port_free(host: str, port: int, option: str) -> None:
+    """Fail with a one-line fix instead of a traceback when a port is taken."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.UsageError(
+                    f"{host}:{port} is already in use; stop what listens there or pass {option} PORT"
+                ) from exc
+            raise click.UsageError(f"cannot listen on {host}:{port} ({option}): {exc.strerror}") from exc
+
+
+def free_port(host: str) -> int:
+    """A port the OS reports free on ``host`` now (for a server whose URL must be known early)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def reachable_host(host: str) -> str:
+    """Where to connect to reach a server listening on ``host``: a wildcard address is where
+    servers listen, not somewhere to connect to."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
