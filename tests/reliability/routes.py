@@ -22,13 +22,13 @@ PUBLIC = tuple(
         r"^/healthz$",
         r"^/readyz$",
         r"^/openapi\.json$",
-        r"^/(login|signup)$",
+        r"^/(login|signup|password-reset)$",
         r"^/status(\.json|/.*)?$",
         r"^/api/status(/.*)?$",
         r"^/\.well-known/.*$",
         r"^/(security|architecture|dpa|subprocessors|privacy|terms|pricing|about|docs)(/.*)?$",
         r"^/(static|assets)(/.*)?$",
-        r"^/(favicon\.ico|robots\.txt)$",
+        r"^/(favicon\.ico|favicon\.svg|robots\.txt)$",
     )
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -233,6 +233,10 @@ class Harness:
             "upstream_url": self.sim_url,
             "routing_budget_ms": 2000.0,  # generous: loaded CI machines must not fail open by chance
             "spool_path": str(self._tmp_path / f"spool-{uuid.uuid4().hex}.sqlite3"),
+            # Paired checks (on by default at 2 %) serve a sampled request by the requested model:
+            # off here so that routing tests see every decision applied; tests/proxy/calibration
+            # and the tests that pass a rate cover them.
+            "calibration_rate_bps": 0,
         }
         if control_plane_url is not None:
             values.update(control_plane_url=control_plane_url, control_plane_api_key=CP_KEY)
