@@ -29,7 +29,7 @@ from modelpilot.proxy.otlp import OtlpExporter
 from modelpilot.proxy.recording import RequestRecord, log_record
 from modelpilot.proxy.routing import Router
 from modelpilot.proxy.settings import ProxySettings
-from modelpilot.proxy.spool import Spool
+from modelpilot.proxy.spool import LOCAL_DEPLOYMENT, Spool, deployment_fingerprint
 from modelpilot.proxy.upstream import AiohttpUpstream, UpstreamClient
 from modelpilot.schema.catalog import Catalog, load_catalog
 
@@ -221,7 +221,12 @@ def create_app(
     catalog = catalog if catalog is not None else load_catalog()
     spool = None
     if settings.spool_path is not None:
-        spool = Spool.open(settings.spool_path, max_rows=settings.spool_max_rows)
+        key = settings.control_plane_api_key
+        spool = Spool.open(
+            settings.spool_path,
+            max_rows=settings.spool_max_rows,
+            deployment=deployment_fingerprint(key) if key else LOCAL_DEPLOYMENT,
+        )
     metrics = ProxyMetrics(catalog, backlog=spool.backlog if spool is not None else None)
     router = _router(settings)
     control_plane = flusher = None

@@ -13,16 +13,18 @@ from pathlib import Path
 
 import click
 
-from modelpilot.proxy.settings import ProxySettings
+from modelpilot.proxy.settings import ProxySettings, check_deployment_key
+from modelpilot.proxy.spool import SpoolLockedError, deployment_fingerprint
 from modelpilot.servers import Listener, serve_all
 
 log = logging.getLogger("modelpilot.proxy")
 
 
-def default_spool_path() -> Path:
-    """Where the meter spool lives unless ``--spool`` says otherwise (XDG state directory)."""
+def default_spool_path(api_key: str) -> Path:
+    """Where the meter spool lives unless ``--spool`` says otherwise (XDG state directory): one
+    file per deployment key, so two proxies with different keys never share one."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "modelpilot" / "spool.sqlite3"
+    return Path(state) / "modelpilot" / f"spool-{deployment_fingerprint(api_key)[:16]}.sqlite3"
 
 
 #: Which flag and environment variable set each ProxySettings field, for start-up messages.
@@ -99,7 +101,8 @@ def _read_key_file(path: Path | None) -> str | None:
     default=None,
     envvar="MODELPILOT_SPOOL",
     help="SQLite file holding metering until the control plane has it "
-    "[default with --control-plane: $XDG_STATE_HOME/modelpilot/spool.sqlite3].",
+    "[default with --control-plane: $XDG_STATE_HOME/modelpilot/spool-<deployment>.sqlite3, one per "
+    "deployment key]. One proxy at a time may use a spool file.",
 )
 @click.option(
     "--flush-interval",
@@ -168,10 +171,15 @@ def proxy_command(
             "--control-plane needs the deployment's API key in MODELPILOT_API_KEY "
             "(create one in the console or with `modelpilot admin create-key`)"
         )
+    if control_plane_url is not None and deployment_key is not None:
+        try:
+            check_deployment_key(deployment_key, strict=True)
+        except ValueError as exc:
+            raise click.UsageError(f"MODELPILOT_API_KEY: {exc}") from exc
     ensure_port_free(host, port, "--port")
     try:
-        if control_plane_url is not None and spool_path is None:
-            spool_path = default_spool_path()
+        if control_plane_url is not None and deployment_key is not None and spool_path is None:
+            spool_path = default_spool_path(deployment_key)
         settings = ProxySettings(
             upstream_url=upstream_url,
             anthropic_api_key=key,
@@ -190,6 +198,11 @@ def proxy_command(
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         app = create_app(settings)
+    except SpoolLockedError as exc:
+        raise click.ClickException(
+            f"{exc}; give each proxy its own spool file with --spool (MODELPILOT_SPOOL), "
+            "or stop the other proxy"
+        ) from exc
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
     except OtlpUnavailableError as exc:

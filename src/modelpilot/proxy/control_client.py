@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from modelpilot.proxy.settings import check_deployment_key
+
 log = logging.getLogger("modelpilot.proxy")
 
 RawJSON = Any  # an answer's JSON, read by the caller through a schema model
@@ -52,6 +54,8 @@ class ControlPlaneClient:
     """
 
     def __init__(self, base_url: str, *, api_key: str, timeout_s: float) -> None:
+        # The last line of defence: an Anthropic key never travels to ModelPilot.
+        check_deployment_key(api_key)
         self._base = base_url.rstrip("/")
         self._headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
         self._timeout_s = timeout_s

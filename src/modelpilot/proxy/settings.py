@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -67,6 +68,8 @@ class ProxySettings:
             raise ValueError(
                 "control_plane_url and control_plane_api_key go together (key: $MODELPILOT_API_KEY)"
             )
+        if self.control_plane_api_key is not None:
+            check_deployment_key(self.control_plane_api_key)
         if self.control_plane_url is not None:
             check_control_plane_url(self.control_plane_url)
             if self.spool_path is None:
@@ -105,6 +108,33 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_ANTHROPIC_KEY = re.compile(r"sk-ant-|sk-[A-Za-z0-9_-]{20,}")
+_DEPLOYMENT_KEY = re.compile(r"mp_live_[0-9A-Za-z]{32,56}")
+
+
+def looks_like_anthropic_key(value: str) -> bool:
+    """Whether ``value`` could be an Anthropic API key (``sk-ant-...``), which must never be sent
+    anywhere but Anthropic."""
+    return _ANTHROPIC_KEY.search(value) is not None
+
+
+def check_deployment_key(key: str, *, strict: bool = False) -> None:
+    """Refuse a control-plane key that is not a ModelPilot deployment key (ValueError): never one
+    that looks like an Anthropic key; with ``strict`` (the CLI), anything but the ``mp_live_``
+    shape the console issues. The message says what to do instead and never holds the key."""
+    if looks_like_anthropic_key(key):
+        raise ValueError(
+            "this is an Anthropic API key, not a ModelPilot deployment key; put the Anthropic key in "
+            "ANTHROPIC_API_KEY and the deployment key (mp_live_..., from the console or "
+            "`modelpilot admin create-key`) in MODELPILOT_API_KEY"
+        )
+    if not key.startswith("mp_") or (strict and _DEPLOYMENT_KEY.fullmatch(key) is None):
+        raise ValueError(
+            "not a ModelPilot deployment key (mp_live_...); create one in the console or with "
+            "`modelpilot admin create-key`"
+        )
 
 
 def check_control_plane_url(url: str) -> None:
