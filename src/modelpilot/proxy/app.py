@@ -32,6 +32,7 @@ from modelpilot.proxy.settings import ProxySettings
 from modelpilot.proxy.spool import LOCAL_DEPLOYMENT, Spool, deployment_fingerprint
 from modelpilot.proxy.upstream import AiohttpUpstream, UpstreamClient
 from modelpilot.schema.catalog import Catalog, load_catalog
+from modelpilot.schema.wire import UNKNOWN_MODEL, LogRecord
 
 log = logging.getLogger("modelpilot.proxy")
 
@@ -122,12 +123,14 @@ class ProxyApp:
         charge = None
         try:
             now = datetime.now(UTC)
-            charge = charge_request(record, catalog=self._catalog, now=now)
+            charge = fold_charge(charge_request(record, catalog=self._catalog, now=now), self._catalog)
             spool = self.spool
             if charge is not None and spool is not None and not spool.add(charge):
                 self.metrics.spool_refused.inc()
             if (self.settings.metadata_logs and spool is not None) or self.otlp is not None:
-                entry = metadata_log_entry(record, charge, catalog=self._catalog, now=now)
+                entry = fold_log_entry(
+                    metadata_log_entry(record, charge, catalog=self._catalog, now=now), self._catalog
+                )
                 if entry is not None:
                     if self.otlp is not None:
                         # The customer's own collector (proxy/otlp.py): queued, exported off-loop.
@@ -187,6 +190,31 @@ class ProxyApp:
                 )
             except TimeoutError:
                 log.warning("the OTLP collector did not take the last records within the drain timeout")
+
+
+def _folded(model_id: str, catalog: Catalog) -> str:
+    return model_id if model_id in catalog else UNKNOWN_MODEL
+
+
+def fold_charge(charge: Charge | None, catalog: Catalog) -> Charge | None:
+    """``charge`` with any model id outside the catalog replaced by ``unknown``: a model name the
+    caller made up never reaches the spool or the control plane (docs/privacy.md)."""
+    if charge is None:
+        return None
+    requested, served = _folded(charge.requested_model, catalog), _folded(charge.served_model, catalog)
+    if (requested, served) == (charge.requested_model, charge.served_model):
+        return charge
+    return dataclasses.replace(charge, requested_model=requested, served_model=served)
+
+
+def fold_log_entry(entry: LogRecord | None, catalog: Catalog) -> LogRecord | None:
+    """:func:`fold_charge` for a metadata log record (the spool and the OTLP exporter alike)."""
+    if entry is None:
+        return None
+    requested, served = _folded(entry.requested_model, catalog), _folded(entry.served_model, catalog)
+    if (requested, served) == (entry.requested_model, entry.served_model):
+        return entry
+    return entry.model_copy(update={"requested_model": requested, "served_model": served})
 
 
 def create_app(
