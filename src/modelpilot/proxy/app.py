@@ -17,6 +17,7 @@ import orjson
 
 from modelpilot.proxy.accounting import Charge, charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
+from modelpilot.proxy.boundary import refusal
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.decisions import DecisionClient
 from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
@@ -79,7 +80,10 @@ class ProxyApp:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
-            if path.startswith("/v1/"):
+            refused = refusal(scope["headers"], path, allowed_hosts=self.settings.allowed_hosts)
+            if refused is not None:
+                await send_response(send, *render_error(refused, new_request_id()))
+            elif path.startswith("/v1/"):
                 exchange = Exchange(
                     scope,
                     receive,

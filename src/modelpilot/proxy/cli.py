@@ -31,6 +31,7 @@ def default_spool_path(api_key: str) -> Path:
 SETTING_SOURCES = {
     "upstream_url": "--upstream (MODELPILOT_UPSTREAM_URL)",
     "public_base_url": "--public-base-url (MODELPILOT_PUBLIC_BASE_URL)",
+    "allowed_hosts": "--allowed-host (MODELPILOT_ALLOWED_HOSTS)",
     "control_plane_api_key": "MODELPILOT_API_KEY",
     "control_plane_url": "--control-plane (MODELPILOT_CONTROL_PLANE_URL)",
     "spool_path": "--spool (MODELPILOT_SPOOL)",
@@ -79,6 +80,14 @@ def _read_key_file(path: Path | None) -> str | None:
     default=None,
     envvar="MODELPILOT_PUBLIC_BASE_URL",
     help="Origin callers use to reach this proxy (for batch results_url); default: the request's Host.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    envvar="MODELPILOT_ALLOWED_HOSTS",
+    help="A host name callers may use to reach this proxy besides loopback ones (repeatable; env: "
+    "space-separated). Requests naming another Host, and cross-site browser requests, are refused.",
 )
 @click.option(
     "--anthropic-api-key-file",
@@ -150,6 +159,7 @@ def proxy_command(
     port: int,
     upstream_url: str,
     public_base_url: str | None,
+    allowed_hosts: tuple[str, ...],
     anthropic_api_key_file: Path | None,
     control_plane_url: str | None,
     spool_path: Path | None,
@@ -184,6 +194,7 @@ def proxy_command(
             upstream_url=upstream_url,
             anthropic_api_key=key,
             public_base_url=public_base_url,
+            allowed_hosts=allowed_hosts,
             control_plane_url=control_plane_url,
             control_plane_api_key=deployment_key if control_plane_url else None,
             spool_path=str(spool_path) if spool_path is not None else None,

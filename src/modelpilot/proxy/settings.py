@@ -32,6 +32,10 @@ class ProxySettings:
     pool_limit_per_host: int = 0  # 0 = no per-host cap beyond pool_limit
     keepalive_timeout_s: float = 30.0
     public_base_url: str | None = None
+    #: Host names (besides loopback ones) requests may name in ``Host`` and ``Origin``; ``*``
+    #: allows any (only behind something that checks them). Lower case. The host of
+    #: ``public_base_url`` is added by :meth:`__post_init__`.
+    allowed_hosts: tuple[str, ...] = ()
     # Metering (DESIGN.md §5): aggregates only, spooled locally, flushed to the control plane.
     control_plane_url: str | None = None
     control_plane_api_key: str | None = field(default=None, repr=False)
@@ -59,6 +63,10 @@ class ProxySettings:
             raise ValueError("body limits must be positive")
         if self.public_base_url is not None and not self.public_base_url.startswith(("http://", "https://")):
             raise ValueError(f"public_base_url must be an http(s) URL, got {self.public_base_url!r}")
+        hosts = tuple(name.strip().lower() for name in self.allowed_hosts if name.strip())
+        if self.public_base_url is not None:
+            hosts += ((urlsplit(self.public_base_url).hostname or "").lower(),)
+        object.__setattr__(self, "allowed_hosts", hosts)
         self._check_metering()
         self._check_routing()
         self._check_export()
