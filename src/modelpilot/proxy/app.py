@@ -18,6 +18,7 @@ import orjson
 from modelpilot.proxy.accounting import Charge, charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
 from modelpilot.proxy.boundary import refusal
+from modelpilot.proxy.config_watch import ConfigWatcher
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.decisions import DecisionClient
 from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
@@ -62,6 +63,7 @@ class ProxyApp:
         router: Router | None = None,
         feedback: FeedbackBook | None = None,
         otlp: OtlpExporter | None = None,
+        config_watcher: ConfigWatcher | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
@@ -75,6 +77,7 @@ class ProxyApp:
         self.router = router
         self.feedback = feedback or FeedbackBook()
         self.otlp = otlp
+        self.config_watcher = config_watcher
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -91,7 +94,7 @@ class ProxyApp:
                     settings=self.settings,
                     upstream=self.upstream,
                     catalog=self._catalog,
-                    router=self.router,
+                    router=self._current_router(),
                     deliver=self._deliver,
                 )
                 await exchange.run()
@@ -112,6 +115,11 @@ class ProxyApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         # Other scope types (websocket) are not part of the Anthropic API; returning closes them.
+
+    def _current_router(self) -> Router | None:
+        # Off, a revoked key or a suspension (config_watch.py): requests pass unrouted.
+        watcher = self.config_watcher
+        return self.router if watcher is None or watcher.is_routing_allowed else None
 
     def _deliver(self, record: RequestRecord) -> None:
         charge = self._meter(record)
@@ -161,6 +169,8 @@ class ProxyApp:
                     await self.router.open()
                 if self.flusher is not None:
                     self.flusher.start()
+                if self.config_watcher is not None:
+                    self.config_watcher.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -170,6 +180,9 @@ class ProxyApp:
     async def aclose(self) -> None:
         """Drain the meter spool (within ``drain_timeout_s``), close it, and close the upstream
         pool if the app created it. The lifespan does this by itself."""
+        watcher, self.config_watcher = self.config_watcher, None
+        if watcher is not None:
+            await watcher.stop()
         flusher, self.flusher = self.flusher, None
         if flusher is not None:
             await flusher.stop(drain_timeout_s=self.settings.drain_timeout_s)
@@ -261,7 +274,7 @@ def create_app(
         )
     metrics = ProxyMetrics(catalog, backlog=spool.backlog if spool is not None else None)
     router = _router(settings)
-    control_plane = flusher = None
+    control_plane = flusher = watcher = None
     if spool is not None and settings.control_plane_url and settings.control_plane_api_key:
         control_plane = ControlPlaneClient(
             settings.control_plane_url,
@@ -277,6 +290,10 @@ def create_app(
             backoff=Backoff(base_s=settings.flush_interval_s, cap_s=max(300.0, settings.flush_interval_s)),
             telemetry=_telemetry(settings, control_plane, metrics, router),
         )
+        if router is not None:
+            watcher = ConfigWatcher(
+                control_plane, interval_s=settings.config_poll_interval_s, on_reset=_resetter(router)
+            )
     return ProxyApp(
         settings,
         upstream=upstream if upstream is not None else AiohttpUpstream(settings),
@@ -298,7 +315,16 @@ def create_app(
             if settings.otlp_endpoint
             else None
         ),
+        config_watcher=watcher,
     )
+
+
+def _resetter(router: Router) -> Callable[[], None]:
+    def reset() -> None:
+        router.client.cache.clear()
+        router.sticky.clear()
+
+    return reset
 
 
 def _telemetry(

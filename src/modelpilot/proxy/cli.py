@@ -38,6 +38,7 @@ SETTING_SOURCES = {
     "metadata_logs": "--metadata-logs (MODELPILOT_METADATA_LOGS)",
     "flush_interval": "--flush-interval (MODELPILOT_FLUSH_INTERVAL_S)",
     "routing_budget_ms": "--routing-budget-ms (MODELPILOT_ROUTING_BUDGET_MS)",
+    "config_poll_interval_s": "--config-poll-interval (MODELPILOT_CONFIG_POLL_INTERVAL_S)",
     "otlp_endpoint": "--otlp-endpoint (MODELPILOT_OTLP_ENDPOINT)",
 }
 
@@ -139,6 +140,16 @@ def _read_key_file(path: Path | None) -> str | None:
     help="Longest wait for a routing decision; past it the request goes unrouted (fails open).",
 )
 @click.option(
+    "--config-poll-interval",
+    "config_poll_interval_s",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="MODELPILOT_CONFIG_POLL_INTERVAL_S",
+    help="Seconds between two reads of the deployment's settings (GET /v1/config): a switch to Off, "
+    "a revoked key or a suspension is obeyed within about this long.",
+)
+@click.option(
     "--checked-streaming/--no-checked-streaming",
     default=False,
     show_default=True,
@@ -166,6 +177,7 @@ def proxy_command(
     flush_interval_s: float,
     metadata_logs: bool,
     routing_budget_ms: float,
+    config_poll_interval_s: float,
     checked_streaming: bool,
     otlp_endpoint: str | None,
 ) -> None:
@@ -201,6 +213,7 @@ def proxy_command(
             flush_interval_s=flush_interval_s,
             metadata_logs=metadata_logs,
             routing_budget_ms=routing_budget_ms,
+            config_poll_interval_s=config_poll_interval_s,
             checked_streaming=checked_streaming,
             otlp_endpoint=otlp_endpoint,
         )

@@ -79,12 +79,22 @@ class ControlPlaneClient:
     ) -> ControlResponse:
         """POST ``payload`` to ``path``; any HTTP status is returned, transport failures raise
         :class:`ControlPlaneUnavailableError`."""
+        return await self._call("POST", path, orjson.dumps(payload), timeout_s)
+
+    async def get_json(self, path: str, *, timeout_s: float | None = None) -> ControlResponse:
+        """GET ``path``, as :meth:`post_json`."""
+        return await self._call("GET", path, None, timeout_s)
+
+    async def _call(
+        self, method: str, path: str, data: bytes | None, timeout_s: float | None
+    ) -> ControlResponse:
         session = self._ensure_session()
         budget = aiohttp.ClientTimeout(total=timeout_s if timeout_s is not None else self._timeout_s)
         try:
-            async with session.post(
+            async with session.request(
+                method,
                 self._base + path,
-                data=orjson.dumps(payload),
+                data=data,
                 headers=self._headers,
                 timeout=budget,
                 allow_redirects=False,

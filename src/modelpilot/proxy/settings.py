@@ -50,6 +50,9 @@ class ProxySettings:
     breaker_failures: int = 5  # consecutive control-plane failures that open the circuit
     breaker_cooldown_s: float = 30.0  # how long an open circuit skips the control plane
     decision_cache_size: int = 4096  # cached decisions (per requested model x bucket)
+    #: How often GET /v1/config is polled: a mode change, revocation or suspension is obeyed
+    #: within about this long (proxy/config_watch.py).
+    config_poll_interval_s: float = 3.0
     checked_streaming: bool = False  # hold routed tool/structured streams until they pass the checks
     # The customer's own OTLP/HTTP collector for the metadata log and metrics (proxy/otlp.py).
     otlp_endpoint: str | None = None
@@ -92,6 +95,8 @@ class ProxySettings:
     def _check_routing(self) -> None:
         if self.routing_budget_ms <= 0 or self.breaker_cooldown_s < 0:
             raise ValueError("routing_budget_ms must be positive and breaker_cooldown_s not negative")
+        if self.config_poll_interval_s <= 0:
+            raise ValueError("config_poll_interval_s must be positive")
         if self.breaker_failures < 1 or self.decision_cache_size < 1:
             raise ValueError("breaker_failures and decision_cache_size must be positive")
 
