@@ -25,7 +25,7 @@ from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
-from modelpilot.servers import Listener, serve_all
+from modelpilot.servers import GUARDED_HTTP, Listener, serve_all
 from modelpilot.stack import ensure_port_free
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
@@ -222,6 +222,7 @@ def control_command(
                 workers=workers,
                 log_level="warning",
                 lifespan="on",
+                http=GUARDED_HTTP,  # header and body read timeouts, as serve_all's
             )
             return
         serve_all(
