@@ -21,6 +21,7 @@ from modelpilot.control.http.forms import forms_router
 from modelpilot.control.http.ingestion import ingestion_router
 from modelpilot.control.http.pages import pages_router
 from modelpilot.control.http.problems import install_error_handlers
+from modelpilot.control.http.security_headers import SecurityHeaders
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.jobs import default_jobs
 from modelpilot.control.route_keys import RouteKeys, libpq_url, listen
@@ -94,6 +95,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
