@@ -55,3 +55,19 @@ async def test_an_admin_cannot_suspend_their_own_account_through_the_api(new_ten
     )
     assert response.status_code == 403
     assert (await admin.client.get("/api/session")).status_code == 200  # still signed in, not suspended
+
+
+async def test_the_host_header_is_never_reflected(make_client, settings) -> None:
+    """Item 7: security.txt and redirects name the configured origin (or none), never the Host."""
+    from dataclasses import replace
+
+    attacker = make_client(settings, base_url="http://rebind.attacker.example")
+    txt = (await attacker.get("/.well-known/security.txt")).text
+    redirect = await attacker.get("/console/", follow_redirects=False)
+    assert "attacker" not in txt and "attacker" not in redirect.headers.get("location", "")
+    configured = make_client(
+        replace(settings, public_url="https://control.example.com"), base_url="http://rebind.attacker.example"
+    )
+    txt = (await configured.get("/.well-known/security.txt")).text
+    assert "Canonical: https://control.example.com/.well-known/security.txt" in txt
+    assert "attacker" not in txt

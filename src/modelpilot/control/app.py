@@ -96,6 +96,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeaders)
+    # A trailing-slash redirect would name the request's Host (an attacker's, behind DNS
+    # rebinding or a lax proxy): such paths are a plain 404 instead.
+    app.router.redirect_slashes = False
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

@@ -84,6 +84,7 @@ def _read_secrets(secrets_env: str | None, secret_file: str) -> tuple[str, ...]:
 _ENV_SETTINGS: dict[str, tuple[str, type]] = {
     "MODELPILOT_FEE_SHARE_BPS": ("fee_share_bps", int),
     "MODELPILOT_SECURITY_CONTACT": ("security_contact", str),
+    "MODELPILOT_PUBLIC_URL": ("public_url", str),
     "MODELPILOT_ROUTE_TTL_S": ("route_ttl_s", int),
 }
 
