@@ -229,7 +229,12 @@ def test_the_quoted_error_messages_are_the_ones_printed(tmp_path: Path) -> None:
         ),
         _error_of(["proxy", "--port", port, "--control-plane", "http://127.0.0.1:8700"]),
         _error_of(
-            ["proxy", "--port", port, "--control-plane", "http://10.0.0.1"], {"MODELPILOT_API_KEY": "k"}
+            ["proxy", "--port", port, "--control-plane", "http://10.0.0.1"],
+            {"MODELPILOT_API_KEY": "mp_live_" + "k" * 43},
+        ),
+        _error_of(
+            ["proxy", "--port", port, "--control-plane", "http://127.0.0.1:8700"],
+            {"MODELPILOT_API_KEY": "sk-ant-api03-" + "k" * 40},
         ),
     }
     with socket.socket() as taken:

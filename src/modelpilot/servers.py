@@ -25,13 +25,77 @@ def fast_server_options() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Listener:
-    """One app to serve: ``name`` is used in messages only."""
+    """One app to serve: ``name`` is used in messages only. A connection must send a request's
+    headers within ``header_timeout_s`` (of opening, or of its previous answer) and may not pause
+    for more than ``body_idle_timeout_s`` inside a request body; otherwise it is closed, so slow
+    clients cannot hold connections open (uvicorn itself only times out idle keep-alives)."""
 
     name: str
     app: Any
     host: str
     port: int
     lifespan: str = "on"
+    header_timeout_s: float = 10.0
+    body_idle_timeout_s: float = 30.0
+
+
+def guarded_protocol(base: type[Any], *, header_timeout_s: float, body_idle_timeout_s: float) -> type[Any]:
+    """``base`` (uvicorn's httptools or h11 protocol) with the read timeouts of :class:`Listener`,
+    checked by one timer per connection."""
+    tick_s = max(0.01, min(header_timeout_s, body_idle_timeout_s) / 4)
+
+    class GuardedProtocol(base):  # type: ignore[misc]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            now = self.loop.time()
+            self._mp_waiting_cycle = self.cycle  # a new cycle means a request's headers arrived
+            self._mp_header_deadline = now + header_timeout_s
+            self._mp_last_data = now
+            self._mp_watch = self.loop.call_later(tick_s, self._mp_check)
+
+        def data_received(self, data: bytes) -> None:
+            self._mp_last_data = self.loop.time()
+            super().data_received(data)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._mp_waiting_cycle = self.cycle
+            self._mp_header_deadline = self.loop.time() + header_timeout_s
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._mp_watch.cancel()
+            super().connection_lost(exc)
+
+        def _mp_check(self) -> None:
+            now = self.loop.time()
+            cycle = self.cycle
+            is_late = (
+                now >= self._mp_header_deadline
+                if cycle is self._mp_waiting_cycle
+                else bool(getattr(cycle, "more_body", False))
+                and now - self._mp_last_data >= body_idle_timeout_s
+            )
+            if is_late and not self.transport.is_closing():
+                self.transport.close()
+                return
+            self._mp_watch = self.loop.call_later(tick_s, self._mp_check)
+
+    return GuardedProtocol
+
+
+def _http_protocol(listener: Listener) -> type[Any]:
+    base: type[Any]
+    if importlib.util.find_spec("httptools") is not None:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+        base = HttpToolsProtocol
+    else:
+        from uvicorn.protocols.http.h11_impl import H11Protocol
+
+        base = H11Protocol
+    return guarded_protocol(
+        base, header_timeout_s=listener.header_timeout_s, body_idle_timeout_s=listener.body_idle_timeout_s
+    )
 
 
 class _SharedSignalServer(uvicorn.Server):
@@ -39,6 +103,18 @@ class _SharedSignalServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+#: ``uvicorn.run(..., http=GUARDED_HTTP)`` where uvicorn builds the config itself (``--workers``
+#: processes import it by name): the default timeouts of :class:`Listener`.
+GUARDED_HTTP = "modelpilot.servers:GuardedHttpProtocol"
+
+
+def __getattr__(name: str) -> Any:
+    # Built on first use (uvicorn's protocol modules are imported then, not with this module).
+    if name == "GuardedHttpProtocol":
+        return _http_protocol(Listener("default", None, "", 0))
+    raise AttributeError(name)
 
 
 def _config(listener: Listener) -> uvicorn.Config:
@@ -52,7 +128,7 @@ def _config(listener: Listener) -> uvicorn.Config:
         # Upstream Server and Date headers pass through the proxy; ours would duplicate them.
         server_header=False,
         date_header=False,
-        **fast_server_options(),  # type: ignore[arg-type]
+        **{**fast_server_options(), "http": _http_protocol(listener)},  # type: ignore[arg-type]
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
-from schemathesis.specs.openapi.checks import ignored_auth
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from modelpilot.control import deployments, sessions
 from modelpilot.control.accounts import sign_up
@@ -14,6 +14,10 @@ from modelpilot.control.app import create_app
 from modelpilot.control.store.engine import create_session_factory
 
 EXAMPLES_PER_OPERATION = 20
+#: Operations that store what they get hold it to a closed vocabulary the document cannot state
+#: (catalog model ids, hours near the server's clock, decision ids the server issued: issue 15,
+#: docs/privacy.md), so schema-valid data may be refused with 422 there.
+CLOSED_VOCABULARY = {"POST /v1/meter", "POST /v1/logs"}
 
 
 def _credentials(engine, settings_, clock) -> dict[str, str]:
@@ -55,11 +59,12 @@ def test_openapi_document_holds_under_fuzzing(engine, settings, clock):
             # Credentials ride along unless the case generated that header itself (auth failures
             # must be answered within the document too).
             generated = {name.lower() for name in (case.headers or {})}
+            closed = f"{case.method} {case.path}" in CLOSED_VOCABULARY
             response = case.call_and_validate(
                 headers={k: v for k, v in credentials.items() if k not in generated},
                 # This check replays the request without the operation's security parameters but
                 # cannot strip the credentials we add here; auth enforcement has its own tests.
-                excluded_checks=[ignored_auth],
+                excluded_checks=[ignored_auth, *([positive_data_acceptance] if closed else [])],
             )
             if response.status_code < 300:
                 succeeded.add(f"{case.method} {case.path}")
@@ -67,10 +72,10 @@ def test_openapi_document_holds_under_fuzzing(engine, settings, clock):
         fuzz()
 
     # The fuzzer got past authentication and validation, not just to the error paths.
+    # (Random model ids and hours almost never fall in the closed vocabulary, so /v1/meter and
+    # /v1/logs are accepted in tests/control/test_ingestion.py instead.)
     for operation in (
         "POST /v1/route",
-        "POST /v1/meter",
-        "POST /v1/logs",
         "GET /api/deployments",
         "GET /healthz",
     ):

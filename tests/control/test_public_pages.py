@@ -176,7 +176,9 @@ async def test_security_txt_follows_rfc_9116(
     make_client: Callable[..., httpx.AsyncClient], settings: ControlSettings, clock: Clock
 ) -> None:
     client = make_client(
-        replace(settings, security_contact="https://example.org/report"),
+        replace(
+            settings, security_contact="https://example.org/report", public_url="https://status.example.org"
+        ),
         base_url="https://status.example.org",
     )
     response = await client.get("/.well-known/security.txt")

@@ -62,7 +62,7 @@ async def test_method_path_query_body_and_headers_are_forwarded_exactly(
 
 async def test_host_header_names_the_upstream(stack: Stack, client: aiohttp.ClientSession) -> None:
     upstream, upstream_url = stack.upstream()
-    proxy = stack.proxy(upstream_url)
+    proxy = stack.proxy(upstream_url, allowed_hosts=("proxy.example",))
     async with client.get(proxy + "/v1/models", headers={"Host": "proxy.example:1234"}) as response:
         assert response.status == 200
     assert upstream.last.header("host") == upstream_url.removeprefix("http://")

@@ -105,7 +105,7 @@ def routed_header(sim_url: str, control_url: str, tmp_path: Path, ca_file: Path)
             "--routing-budget-ms",
             "2000",
         ],  # fmt: skip
-        {"MODELPILOT_API_KEY": "mp_live_transport_test_key", "SSL_CERT_FILE": str(ca_file)},
+        {"MODELPILOT_API_KEY": "mp_live_" + "T" * 43, "SSL_CERT_FILE": str(ca_file)},
     )
     try:
         with anthropic.Anthropic(base_url=child.url, api_key=canaries.ANTHROPIC_KEY, max_retries=0) as sdk:

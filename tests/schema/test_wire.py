@@ -90,9 +90,13 @@ route_requests = objects(
     {"requested_model": model_ids, "category": categories, "features": features},
     {"conversation_turn": counts},
 )
+# Plausible per request (MeterRow and LogRecord refuse more tokens or cost than their requests
+# could use): four fields of at most 2.5M tokens and $1,000 each.
 _token_fields = {
-    name: tokens for name in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+    name: st.integers(0, 2_500_000)
+    for name in ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
 }
+plausible_micros = st.integers(0, 10**9)
 meter_rows = objects(
     {
         "hour": hours,
@@ -102,8 +106,8 @@ meter_rows = objects(
         "routed": st.booleans(),
         "escalated": st.booleans(),
         "requests": st.integers(1, 10_000_000),
-        "actual_cost_micros": micros,
-        "baseline_cost_micros": micros,
+        "actual_cost_micros": plausible_micros,
+        "baseline_cost_micros": plausible_micros,
     },
     _token_fields,
 )
@@ -148,7 +152,7 @@ log_records = objects(
     },
     {
         **_token_fields,
-        "cost_micros": micros,
+        "cost_micros": plausible_micros,
         "latency_ms": st.integers(0, 86_400_000),
         "decision_id": st.one_of(st.none(), opaque_ids),
     },

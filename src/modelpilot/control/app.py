@@ -24,6 +24,7 @@ from modelpilot.control.http.pages import pages_router
 from modelpilot.control.http.password_reset import password_reset_router
 from modelpilot.control.http.performance import performance_router
 from modelpilot.control.http.problems import install_error_handlers
+from modelpilot.control.http.security_headers import SecurityHeaders
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.jobs import default_jobs
 from modelpilot.control.route_keys import RouteKeys, libpq_url, listen
@@ -97,6 +98,10 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(SecurityHeaders)
+    # A trailing-slash redirect would name the request's Host (an attacker's, behind DNS
+    # rebinding or a lax proxy): such paths are a plain 404 instead.
+    app.router.redirect_slashes = False
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

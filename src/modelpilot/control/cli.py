@@ -26,7 +26,7 @@ from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSett
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
 from modelpilot.ports import ensure_port_free
-from modelpilot.servers import Listener, serve_all
+from modelpilot.servers import GUARDED_HTTP, Listener, serve_all
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
 DEFAULT_SECRET_FILE = "var/session-secret"
@@ -96,6 +96,7 @@ def _read_secrets(secrets_env: str | None, secret_file: str) -> tuple[str, ...]:
 _ENV_SETTINGS: dict[str, tuple[str, type]] = {
     "MODELPILOT_FEE_SHARE_BPS": ("fee_share_bps", int),
     "MODELPILOT_SECURITY_CONTACT": ("security_contact", str),
+    "MODELPILOT_PUBLIC_URL": ("public_url", str),
     "MODELPILOT_ROUTE_TTL_S": ("route_ttl_s", int),
 }
 
@@ -234,6 +235,7 @@ def control_command(
                 workers=workers,
                 log_level="warning",
                 lifespan="on",
+                http=GUARDED_HTTP,  # header and body read timeouts, as serve_all's
             )
             return
         serve_all(

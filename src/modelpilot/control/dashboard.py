@@ -41,6 +41,12 @@ class Period:
         return (self.end - timedelta(microseconds=1)).date()
 
 
+#: The dates a period or a filter may name: wide enough for any usage, narrow enough that the
+#: day after the last one is still a date (9999-12-31 + 1 day overflowed into a 500).
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2999, 12, 31)
+
+
 def choose_period(name: str | None, *, start: str | None, end: str | None, now: datetime) -> Period:
     """The period a dashboard asked for: a preset (``7d``, ``30d``, ``90d``, the last N days
     including today) or ``custom`` with ISO dates ``start``..``end`` (both included)."""
@@ -51,7 +57,11 @@ def choose_period(name: str | None, *, start: str | None, end: str | None, now: 
             last = date.fromisoformat(end or "")
         except ValueError as exc:
             raise InvalidRequestError("a custom period needs a start and an end date (YYYY-MM-DD)") from exc
-        if last < first or (last - first).days >= MAX_PERIOD_DAYS:
+        if not FIRST_DATE <= first <= last <= LAST_DATE:
+            raise InvalidRequestError(
+                f"the end must follow the start, both between {FIRST_DATE} and {LAST_DATE}"
+            )
+        if (last - first).days >= MAX_PERIOD_DAYS:
             raise InvalidRequestError(f"the end must follow the start, at most {MAX_PERIOD_DAYS} days later")
     else:
         name = name if name in PRESETS else "30d"

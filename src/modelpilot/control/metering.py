@@ -1,17 +1,86 @@
-"""Ingesting meter, telemetry and log batches: each idempotent on its batch id per deployment."""
+"""Ingesting meter, telemetry and log batches: each idempotent on its batch id per deployment.
+
+Before anything is stored, :func:`check_meter_batch` and :func:`check_log_batch` hold every value
+to a closed vocabulary (docs/privacy.md): model ids from the catalog (or ``unknown``), hours and
+timestamps within a window around now, decision ids this server issued to the deployment. The
+wire schema has already bounded the counters. A batch outside it is refused whole
+(:class:`~modelpilot.control.errors.InvalidRequestError`, HTTP 422) naming the path, never the value.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from modelpilot.control.decision_ids import is_issued
+from modelpilot.control.errors import InvalidRequestError, ProblemDetail
 from modelpilot.control.store.queries import ingestion as queries
 from modelpilot.control.store.queries.ingestion import UsageDelta
 from modelpilot.control.store.tables import Deployment
 from modelpilot.control.store.tables import LogRecord as LogRow
-from modelpilot.schema.wire import IngestAck, LogBatch, MeterBatch, MeterRow, TelemetryBatch
+from modelpilot.schema.catalog import Catalog
+from modelpilot.schema.wire import UNKNOWN_MODEL, IngestAck, LogBatch, MeterBatch, MeterRow, TelemetryBatch
+
+#: How far back a meter hour may be: a proxy's backlog after a long outage (its spool keeps
+#: everything) still counts; anything older is not a plausible hour of usage.
+METER_HOURS_BACK = timedelta(days=62)
+#: How far ahead of the server's clock an hour or timestamp may be (clock skew).
+AHEAD = timedelta(hours=1)
+
+
+def _is_vocabulary_model(model_id: str, catalog: Catalog) -> bool:
+    return model_id == UNKNOWN_MODEL or model_id in catalog
+
+
+def _refuse(problems: list[ProblemDetail]) -> None:
+    if problems:
+        raise InvalidRequestError(
+            "the batch holds values outside the closed vocabulary; nothing was stored",
+            errors=tuple(problems[:20]),
+        )
+
+
+def check_meter_batch(batch: MeterBatch, *, catalog: Catalog, now: datetime) -> None:
+    """Refuse (InvalidRequestError) a meter batch with a model id outside the catalog or an hour
+    outside ``[now - METER_HOURS_BACK, now + AHEAD]``."""
+    problems: list[ProblemDetail] = []
+    for index, row in enumerate(batch.rows):
+        for name in ("requested_model", "served_model"):
+            if not _is_vocabulary_model(getattr(row, name), catalog):
+                problems.append(ProblemDetail(f"$.rows[{index}].{name}", "not a catalog model id"))
+        if not now - METER_HOURS_BACK <= row.hour <= now + AHEAD:
+            problems.append(ProblemDetail(f"$.rows[{index}].hour", "outside the accepted window"))
+    _refuse(problems)
+
+
+def check_log_batch(
+    batch: LogBatch,
+    *,
+    catalog: Catalog,
+    now: datetime,
+    retention_days: int,
+    deployment_id: uuid.UUID,
+    secrets: Sequence[str],
+) -> None:
+    """Refuse (InvalidRequestError) a log batch with a model id outside the catalog, a timestamp
+    outside ``[now - retention_days, now + AHEAD]`` (older would be purged at once), or a
+    decision id this server did not issue to ``deployment_id``."""
+    problems: list[ProblemDetail] = []
+    oldest = now - timedelta(days=max(retention_days, 1))
+    for index, record in enumerate(batch.records):
+        for name in ("requested_model", "served_model"):
+            if not _is_vocabulary_model(getattr(record, name), catalog):
+                problems.append(ProblemDetail(f"$.records[{index}].{name}", "not a catalog model id"))
+        if not oldest <= record.ts <= now + AHEAD:
+            problems.append(ProblemDetail(f"$.records[{index}].ts", "outside the accepted window"))
+        if record.decision_id is not None and not is_issued(record.decision_id, secrets, deployment_id):
+            problems.append(ProblemDetail(f"$.records[{index}].decision_id", "not issued to this deployment"))
+    _refuse(problems)
+
 
 _Bucket = tuple[datetime, str, str, str, bool, bool]
 

@@ -53,6 +53,9 @@ class ControlSettings:
     status_probe_interval_s: int = 60
     #: Published on the security page and in /.well-known/security.txt (RFC 9116).
     security_contact: str = "mailto:security@modelpilot.dev"
+    #: The control plane's public origin (``https://control.example.com``), written into
+    #: security.txt; never taken from a request's Host header. Unset: those links are left out.
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.session_secrets:
@@ -74,5 +77,7 @@ class ControlSettings:
             raise SettingsError("exploration_rate must be between 0 and 0.2")
         if self.max_log_retention_days < 1 or self.purge_interval_s < 1 or self.status_probe_interval_s < 1:
             raise SettingsError("retention and job intervals must be positive")
+        if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
+            raise SettingsError("public_url must be an http(s) origin")
         if not self.security_contact.startswith(("mailto:", "https://")):
             raise SettingsError("security_contact must be a mailto: or https:// URI (RFC 9116)")

@@ -18,23 +18,26 @@ import orjson
 
 from modelpilot.proxy.accounting import Charge, charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
+from modelpilot.proxy.boundary import refusal
 from modelpilot.proxy.calibration import Calibrator, build_calibrator
+from modelpilot.proxy.config_watch import ConfigWatcher
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.decisions import DecisionClient
 from modelpilot.proxy.errors import NotFoundError, new_request_id, render_error
 from modelpilot.proxy.exchange import Exchange
 from modelpilot.proxy.feedback import FEEDBACK_PATH, Feedback, FeedbackBook, log_feedback, spooling_feedback
 from modelpilot.proxy.flusher import Backoff, MeterFlusher, TelemetryReporter, telemetry_counters
-from modelpilot.proxy.learning import LEARNER_FILE, LocalLearner
+from modelpilot.proxy.learning import LocalLearner, learner_file_beside
 from modelpilot.proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.otlp import OtlpExporter
 from modelpilot.proxy.recording import RequestRecord, log_record
 from modelpilot.proxy.routing import Router
 from modelpilot.proxy.settings import ProxySettings
-from modelpilot.proxy.spool import Spool
+from modelpilot.proxy.spool import LOCAL_DEPLOYMENT, Spool, deployment_fingerprint
 from modelpilot.proxy.upstream import AiohttpUpstream, UpstreamClient
 from modelpilot.schema.catalog import Catalog, load_catalog
+from modelpilot.schema.wire import UNKNOWN_MODEL, DeploymentConfig, LogRecord
 
 log = logging.getLogger("modelpilot.proxy")
 
@@ -64,6 +67,7 @@ class ProxyApp:
         feedback: FeedbackBook | None = None,
         otlp: OtlpExporter | None = None,
         calibrator: Calibrator | None = None,
+        config_watcher: ConfigWatcher | None = None,
     ) -> None:
         self.settings = settings
         self.upstream = upstream
@@ -83,12 +87,28 @@ class ProxyApp:
         #: ``settings.metadata_logs``; may be set at run time (the deployment's setting as the
         #: control plane reports it). Spooling needs a spool: without one this changes nothing.
         self.metadata_logs = settings.metadata_logs
+        self.config_watcher = config_watcher
+        if config_watcher is not None:
+            config_watcher.on_config = self.apply_config
+
+    def apply_config(self, config: DeploymentConfig) -> None:
+        """The deployment's own settings as the control plane reports them (``GET /v1/config``):
+        its metadata-log switch, and the paired checks' rate and daily cap (local overrides given
+        on the command line win inside the calibrator)."""
+        self.metadata_logs = config.metadata_logs
+        if self.calibrator is not None:
+            self.calibrator.limits.update(
+                rate_bps=config.calibration_rate_bps, daily_cap_micros=config.calibration_daily_cap_micros
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
-            if path.startswith("/v1/"):
+            refused = refusal(scope["headers"], path, allowed_hosts=self.settings.allowed_hosts)
+            if refused is not None:
+                await send_response(send, *render_error(refused, new_request_id()))
+            elif path.startswith("/v1/"):
                 exchange = Exchange(
                     scope,
                     receive,
@@ -96,7 +116,7 @@ class ProxyApp:
                     settings=self.settings,
                     upstream=self.upstream,
                     catalog=self._catalog,
-                    router=self.router,
+                    router=self._current_router(),
                     deliver=self._deliver,
                     calibrator=self.calibrator,
                 )
@@ -119,6 +139,11 @@ class ProxyApp:
             await self._lifespan(receive, send)
         # Other scope types (websocket) are not part of the Anthropic API; returning closes them.
 
+    def _current_router(self) -> Router | None:
+        # Off, a revoked key or a suspension (config_watch.py): requests pass unrouted.
+        watcher = self.config_watcher
+        return self.router if watcher is None or watcher.is_routing_allowed else None
+
     def _deliver(self, record: RequestRecord) -> None:
         charge = self._meter(record)
         self.feedback.remember(record, charge)
@@ -133,13 +158,15 @@ class ProxyApp:
         charge = None
         try:
             now = datetime.now(UTC)
-            charge = charge_request(record, catalog=self._catalog, now=now)
+            charge = fold_charge(charge_request(record, catalog=self._catalog, now=now), self._catalog)
             spool = self.spool
             if charge is not None and spool is not None and not spool.add(charge):
                 self.metrics.spool_refused.inc()
             logs = self.metadata_logs and spool is not None
             if logs or self.otlp is not None:
-                entry = metadata_log_entry(record, charge, catalog=self._catalog, now=now)
+                entry = fold_log_entry(
+                    metadata_log_entry(record, charge, catalog=self._catalog, now=now), self._catalog
+                )
                 if entry is not None:
                     if self.otlp is not None:
                         # The customer's own collector (proxy/otlp.py): queued, exported off-loop.
@@ -166,6 +193,8 @@ class ProxyApp:
                     await self.router.open()
                 if self.flusher is not None:
                     self.flusher.start()
+                if self.config_watcher is not None:
+                    self.config_watcher.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
@@ -175,6 +204,9 @@ class ProxyApp:
     async def aclose(self) -> None:
         """Drain the meter spool (within ``drain_timeout_s``), close it, and close the upstream
         pool if the app created it. The lifespan does this by itself."""
+        watcher, self.config_watcher = self.config_watcher, None
+        if watcher is not None:
+            await watcher.stop()
         calibrator = self.calibrator
         if calibrator is not None:
             # Checks in flight get a bounded wait, so their rows are in the spool the flusher drains.
@@ -203,6 +235,31 @@ class ProxyApp:
                 )
             except TimeoutError:
                 log.warning("the OTLP collector did not take the last records within the drain timeout")
+
+
+def _folded(model_id: str, catalog: Catalog) -> str:
+    return model_id if model_id in catalog else UNKNOWN_MODEL
+
+
+def fold_charge(charge: Charge | None, catalog: Catalog) -> Charge | None:
+    """``charge`` with any model id outside the catalog replaced by ``unknown``: a model name the
+    caller made up never reaches the spool or the control plane (docs/privacy.md)."""
+    if charge is None:
+        return None
+    requested, served = _folded(charge.requested_model, catalog), _folded(charge.served_model, catalog)
+    if (requested, served) == (charge.requested_model, charge.served_model):
+        return charge
+    return dataclasses.replace(charge, requested_model=requested, served_model=served)
+
+
+def fold_log_entry(entry: LogRecord | None, catalog: Catalog) -> LogRecord | None:
+    """:func:`fold_charge` for a metadata log record (the spool and the OTLP exporter alike)."""
+    if entry is None:
+        return None
+    requested, served = _folded(entry.requested_model, catalog), _folded(entry.served_model, catalog)
+    if (requested, served) == (entry.requested_model, entry.served_model):
+        return entry
+    return entry.model_copy(update={"requested_model": requested, "served_model": served})
 
 
 def create_app(
@@ -237,10 +294,15 @@ def create_app(
     catalog = catalog if catalog is not None else load_catalog()
     spool = None
     if settings.spool_path is not None:
-        spool = Spool.open(settings.spool_path, max_rows=settings.spool_max_rows)
+        key = settings.control_plane_api_key
+        spool = Spool.open(
+            settings.spool_path,
+            max_rows=settings.spool_max_rows,
+            deployment=deployment_fingerprint(key) if key else LOCAL_DEPLOYMENT,
+        )
     metrics = ProxyMetrics(catalog, backlog=spool.backlog if spool is not None else None)
     router = _router(settings)
-    control_plane = flusher = None
+    control_plane = flusher = watcher = None
     if spool is not None and settings.control_plane_url and settings.control_plane_api_key:
         control_plane = ControlPlaneClient(
             settings.control_plane_url,
@@ -256,6 +318,10 @@ def create_app(
             backoff=Backoff(base_s=settings.flush_interval_s, cap_s=max(300.0, settings.flush_interval_s)),
             telemetry=_telemetry(settings, control_plane, metrics, router),
         )
+        if router is not None:
+            watcher = ConfigWatcher(
+                control_plane, interval_s=settings.config_poll_interval_s, on_reset=_resetter(router)
+            )
     real_upstream = upstream if upstream is not None else AiohttpUpstream(settings)
     calibrator = None
     if router is not None and spool is not None:
@@ -290,7 +356,16 @@ def create_app(
             if settings.otlp_endpoint
             else None
         ),
+        config_watcher=watcher,
     )
+
+
+def _resetter(router: Router) -> Callable[[], None]:
+    def reset() -> None:
+        router.client.cache.clear()
+        router.sticky.clear()
+
+    return reset
 
 
 def _telemetry(
@@ -329,7 +404,7 @@ def _learner(settings: ProxySettings) -> LocalLearner:
     """The local learner, persisted in the state directory (next to the spool by default)."""
     path = settings.learner_path
     if path is None and settings.spool_path is not None:
-        path = str(Path(settings.spool_path).with_name(LEARNER_FILE))
+        path = str(learner_file_beside(Path(settings.spool_path)))
     return LocalLearner(Path(path) if path is not None else None)
 
 

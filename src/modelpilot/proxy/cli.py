@@ -13,33 +13,40 @@ from pathlib import Path
 
 import click
 
-from modelpilot.proxy.settings import ProxySettings
+from modelpilot.proxy.settings import ProxySettings, check_deployment_key
+from modelpilot.proxy.spool import SpoolLockedError, deployment_fingerprint
 from modelpilot.servers import Listener, serve_all
 
 log = logging.getLogger("modelpilot.proxy")
 
 
-def default_learner_path() -> Path:
-    """Where the local learner lives unless ``--learner`` says otherwise (beside the spool)."""
-    return default_spool_path().with_name("learner.json")
+def default_learner_path(api_key: str) -> Path:
+    """Where the local learner lives unless ``--learner`` says otherwise: beside the deployment's
+    spool, one file per deployment key like the spool."""
+    from modelpilot.proxy.learning import learner_file_beside
+
+    return learner_file_beside(default_spool_path(api_key))
 
 
-def default_spool_path() -> Path:
-    """Where the meter spool lives unless ``--spool`` says otherwise (XDG state directory)."""
+def default_spool_path(api_key: str) -> Path:
+    """Where the meter spool lives unless ``--spool`` says otherwise (XDG state directory): one
+    file per deployment key, so two proxies with different keys never share one."""
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "modelpilot" / "spool.sqlite3"
+    return Path(state) / "modelpilot" / f"spool-{deployment_fingerprint(api_key)[:16]}.sqlite3"
 
 
 #: Which flag and environment variable set each ProxySettings field, for start-up messages.
 SETTING_SOURCES = {
     "upstream_url": "--upstream (MODELPILOT_UPSTREAM_URL)",
     "public_base_url": "--public-base-url (MODELPILOT_PUBLIC_BASE_URL)",
+    "allowed_hosts": "--allowed-host (MODELPILOT_ALLOWED_HOSTS)",
     "control_plane_api_key": "MODELPILOT_API_KEY",
     "control_plane_url": "--control-plane (MODELPILOT_CONTROL_PLANE_URL)",
     "spool_path": "--spool (MODELPILOT_SPOOL)",
     "metadata_logs": "--metadata-logs (MODELPILOT_METADATA_LOGS)",
     "flush_interval": "--flush-interval (MODELPILOT_FLUSH_INTERVAL_S)",
     "routing_budget_ms": "--routing-budget-ms (MODELPILOT_ROUTING_BUDGET_MS)",
+    "config_poll_interval_s": "--config-poll-interval (MODELPILOT_CONFIG_POLL_INTERVAL_S)",
     "otlp_endpoint": "--otlp-endpoint (MODELPILOT_OTLP_ENDPOINT)",
     "learner_path": "--learner (MODELPILOT_LEARNER)",
     "calibration_rate_bps": "--calibration-rate (MODELPILOT_CALIBRATION_RATE)",
@@ -89,6 +96,14 @@ def _read_key_file(path: Path | None) -> str | None:
     help="Origin callers use to reach this proxy (for batch results_url); default: the request's Host.",
 )
 @click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    envvar="MODELPILOT_ALLOWED_HOSTS",
+    help="A host name callers may use to reach this proxy besides loopback ones (repeatable; env: "
+    "space-separated). Requests naming another Host, and cross-site browser requests, are refused.",
+)
+@click.option(
     "--anthropic-api-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -109,7 +124,8 @@ def _read_key_file(path: Path | None) -> str | None:
     default=None,
     envvar="MODELPILOT_SPOOL",
     help="SQLite file holding metering until the control plane has it "
-    "[default with --control-plane: $XDG_STATE_HOME/modelpilot/spool.sqlite3].",
+    "[default with --control-plane: $XDG_STATE_HOME/modelpilot/spool-<deployment>.sqlite3, one per "
+    "deployment key]. One proxy at a time may use a spool file.",
 )
 @click.option(
     "--flush-interval",
@@ -135,6 +151,16 @@ def _read_key_file(path: Path | None) -> str | None:
     type=click.FloatRange(min=0, min_open=True),
     envvar="MODELPILOT_ROUTING_BUDGET_MS",
     help="Longest wait for a routing decision; past it the request goes unrouted (fails open).",
+)
+@click.option(
+    "--config-poll-interval",
+    "config_poll_interval_s",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="MODELPILOT_CONFIG_POLL_INTERVAL_S",
+    help="Seconds between two reads of the deployment's settings (GET /v1/config): a switch to Off, "
+    "a revoked key or a suspension is obeyed within about this long.",
 )
 @click.option(
     "--checked-streaming/--no-checked-streaming",
@@ -208,12 +234,14 @@ def proxy_command(
     port: int,
     upstream_url: str,
     public_base_url: str | None,
+    allowed_hosts: tuple[str, ...],
     anthropic_api_key_file: Path | None,
     control_plane_url: str | None,
     spool_path: Path | None,
     flush_interval_s: float,
     metadata_logs: bool,
     routing_budget_ms: float,
+    config_poll_interval_s: float,
     checked_streaming: bool,
     learner_path: Path | None,
     otlp_endpoint: str | None,
@@ -237,6 +265,11 @@ def proxy_command(
             "--control-plane needs the deployment's API key in MODELPILOT_API_KEY "
             "(create one in the console or with `modelpilot admin create-key`)"
         )
+    if control_plane_url is not None and deployment_key is not None:
+        try:
+            check_deployment_key(deployment_key, strict=True)
+        except ValueError as exc:
+            raise click.UsageError(f"MODELPILOT_API_KEY: {exc}") from exc
     ensure_port_free(host, port, "--port")
     if deployment_key is not None and control_plane_url is None:
         # Followed literally, "MODELPILOT_API_KEY=... modelpilot proxy" would pass traffic through
@@ -248,18 +281,20 @@ def proxy_command(
             err=True,
         )
     try:
-        if control_plane_url is not None and spool_path is None:
-            spool_path = default_spool_path()
+        if control_plane_url is not None and deployment_key is not None and spool_path is None:
+            spool_path = default_spool_path(deployment_key)
         settings = ProxySettings(
             upstream_url=upstream_url,
             anthropic_api_key=key,
             public_base_url=public_base_url,
+            allowed_hosts=allowed_hosts,
             control_plane_url=control_plane_url,
             control_plane_api_key=deployment_key if control_plane_url else None,
             spool_path=str(spool_path) if spool_path is not None else None,
             flush_interval_s=flush_interval_s,
             metadata_logs=metadata_logs,
             routing_budget_ms=routing_budget_ms,
+            config_poll_interval_s=config_poll_interval_s,
             checked_streaming=checked_streaming,
             learner_path=str(learner_path) if learner_path is not None else None,
             otlp_endpoint=otlp_endpoint,
@@ -281,6 +316,11 @@ def proxy_command(
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         app = create_app(settings)
+    except SpoolLockedError as exc:
+        raise click.ClickException(
+            f"{exc}; give each proxy its own spool file with --spool (MODELPILOT_SPOOL), "
+            "or stop the other proxy"
+        ) from exc
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
     except OtlpUnavailableError as exc:

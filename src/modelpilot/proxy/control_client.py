@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from modelpilot.proxy.settings import check_deployment_key
+
 log = logging.getLogger("modelpilot.proxy")
 
 RawJSON = Any  # an answer's JSON, read by the caller through a schema model
@@ -52,6 +54,8 @@ class ControlPlaneClient:
     """
 
     def __init__(self, base_url: str, *, api_key: str, timeout_s: float) -> None:
+        # The last line of defence: an Anthropic key never travels to ModelPilot.
+        check_deployment_key(api_key)
         self._base = base_url.rstrip("/")
         self._headers = {"authorization": f"Bearer {api_key}", "content-type": "application/json"}
         self._timeout_s = timeout_s
@@ -75,12 +79,22 @@ class ControlPlaneClient:
     ) -> ControlResponse:
         """POST ``payload`` to ``path``; any HTTP status is returned, transport failures raise
         :class:`ControlPlaneUnavailableError`."""
+        return await self._call("POST", path, orjson.dumps(payload), timeout_s)
+
+    async def get_json(self, path: str, *, timeout_s: float | None = None) -> ControlResponse:
+        """GET ``path``, as :meth:`post_json`."""
+        return await self._call("GET", path, None, timeout_s)
+
+    async def _call(
+        self, method: str, path: str, data: bytes | None, timeout_s: float | None
+    ) -> ControlResponse:
         session = self._ensure_session()
         budget = aiohttp.ClientTimeout(total=timeout_s if timeout_s is not None else self._timeout_s)
         try:
-            async with session.post(
+            async with session.request(
+                method,
                 self._base + path,
-                data=orjson.dumps(payload),
+                data=data,
                 headers=self._headers,
                 timeout=budget,
                 allow_redirects=False,

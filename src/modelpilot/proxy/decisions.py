@@ -229,6 +229,10 @@ class DecisionCache:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every decision (the deployment's settings changed: proxy/config_watch.py)."""
+        self._entries.clear()
+
     def __len__(self) -> int:
         return len(self._entries)
 

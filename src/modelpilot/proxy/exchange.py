@@ -303,7 +303,7 @@ class Exchange:
         length = int(declared) if declared is not None and declared.isdigit() else None
         if self.path in _JSON_BODY_PATHS and self.method == "POST":
             body = await self._read_limited(self._settings.max_body_bytes, length)
-            self._check_json(body, header_value(headers, b"content-encoding"))
+            await self._check_json(body, header_value(headers, b"content-encoding"))
             return body
         if length is None and header_value(headers, b"transfer-encoding") is None:
             return None  # HTTP/1.1: no length and no chunking means no body
@@ -337,9 +337,23 @@ class Exchange:
             raise RequestTooLargeError(f"request body exceeds the {limit} byte limit for {self.path}")
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _check_json(self, body: bytes, content_encoding: bytes | None) -> None:
+    async def _check_json(self, body: bytes, content_encoding: bytes | None) -> None:
+        decoded = body
+        if content_encoding is not None and content_encoding.strip().lower() not in (b"", b"identity"):
+            # Inflated in a thread (a big body takes a while) and bounded by the same limit as a
+            # plain body: a small gzip bomb must neither stall other callers nor fill memory.
+            limit = self._settings.max_body_bytes
+            try:
+                inflated = await asyncio.to_thread(_inflate_request, body, content_encoding, limit)
+            except (zlib.error, ValueError) as exc:
+                raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
+            if inflated is None:
+                raise RequestTooLargeError(
+                    f"request body inflates beyond the {limit} byte limit for {self.path}"
+                )
+            decoded = inflated
         try:
-            document: Any = orjson.loads(decode_body(body, content_encoding))
+            document: Any = orjson.loads(decoded)
         except (orjson.JSONDecodeError, zlib.error, ValueError) as exc:
             raise InvalidRequestError(f"The request body is not valid JSON: {exc}") from exc
         if isinstance(document, dict):
@@ -579,6 +593,23 @@ class _StartedResponse:
 
     def release(self) -> None:
         self._response.release()
+
+
+def _inflate_request(raw: bytes, content_encoding: bytes, limit: int) -> bytes | None:
+    """``raw`` without its gzip/deflate encoding, or None if it inflates beyond ``limit`` bytes
+    (never holding more than ``limit`` + 1 of them); ValueError for another encoding."""
+    encoding = content_encoding.strip().lower()
+    if encoding in (b"gzip", b"x-gzip"):
+        wbits = 47  # 32 + 15: gzip or zlib header, auto-detected
+    elif encoding == b"deflate":
+        wbits = 15 if raw[:1] == b"\x78" else -15  # zlib-wrapped, or raw deflate
+    else:
+        raise ValueError(f"cannot decode content-encoding {encoding!r}")
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(raw, limit + 1)
+    if len(out) > limit:
+        return None
+    return out
 
 
 def _failure_of(exc: UpstreamError) -> str:

@@ -3,7 +3,11 @@ metadata logs) until each is acknowledged.
 
 Outcomes of one delivery:
 
-- 2xx: acknowledged (a ``duplicate`` answer too: the control plane already counted the batch);
+- 2xx with an :class:`~modelpilot.schema.wire.IngestAck` naming this batch id and its size
+  (``accepted`` = the batch's rows or records, or a ``duplicate``: the control plane already
+  counted it; for logs also ``accepted=0``, the deployment's logs are off): acknowledged, the
+  batch is deleted from the spool. Nothing else deletes a batch: any other 2xx (``{}``, HTML, another
+  batch's id, a wrong count) is kept and retried like an outage, and logged once;
 - 408, 429, 5xx, unreachable, timeout: the control plane is away; retry the *same* batch with
   exponential backoff and jitter;
 - 401, 403: the deployment key was refused; the same, logged as an error (a key fixed later must
@@ -36,10 +40,10 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from modelpilot.proxy.control_client import ControlPlaneClient, ControlPlaneUnavailableError
+from modelpilot.proxy.control_client import ControlPlaneClient, ControlPlaneUnavailableError, RawJSON
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.spool import OutgoingBatch, Spool
-from modelpilot.schema.wire import LatencyHistogram, TelemetryBatch, TelemetryCounters
+from modelpilot.schema.wire import IngestAck, LatencyHistogram, TelemetryBatch, TelemetryCounters
 
 log = logging.getLogger("modelpilot.proxy.flusher")
 
@@ -155,6 +159,21 @@ class TelemetryReporter:
         return True
 
 
+def is_acknowledgement(outgoing: OutgoingBatch, answer: RawJSON) -> bool:
+    """Whether ``answer`` (a 2xx body) acknowledges ``outgoing``: an IngestAck with its batch id
+    that counted all of it, or none of it as a duplicate, or (logs only) none of it because the
+    deployment's metadata logs are off. Only then may the spool forget the batch."""
+    try:
+        ack = IngestAck.model_validate(answer)
+    except ValidationError:
+        return False
+    if ack.batch_id != outgoing.batch_id:
+        return False
+    if ack.duplicate:
+        return ack.accepted == 0
+    return ack.accepted == outgoing.size or (outgoing.kind == "logs" and ack.accepted == 0)
+
+
 class MeterFlusher:
     """Moves spooled usage to the control plane: :meth:`flush` sends everything it can now,
     :meth:`run` does so every ``interval_s`` (or after a backoff while failing) until stopped.
@@ -206,6 +225,17 @@ class MeterFlusher:
             answer = await self._client.post_json(outgoing.path, outgoing.batch.model_dump(mode="json"))
         except ControlPlaneUnavailableError as exc:
             self._failed("unreachable", "%s batch %s not delivered: %s", kind, outgoing.batch_id, exc)
+            return False
+        if answer.is_success and not is_acknowledgement(outgoing, answer.json):
+            self._failed(
+                "bad_acknowledgement",
+                "the control plane answered %s to %s batch %s without acknowledging it (no IngestAck "
+                "naming the batch and its %d entries); the batch is kept and sent again",
+                answer.status,
+                kind,
+                outgoing.batch_id,
+                outgoing.size,
+            )
             return False
         if answer.is_success:
             self._spool.acknowledge(outgoing.batch_id)
@@ -298,4 +328,4 @@ class MeterFlusher:
         return drained
 
 
-__all__ = ["Backoff", "MeterFlusher", "TelemetryReporter", "telemetry_counters"]
+__all__ = ["Backoff", "MeterFlusher", "TelemetryReporter", "is_acknowledgement", "telemetry_counters"]

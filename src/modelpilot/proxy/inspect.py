@@ -15,6 +15,7 @@ part of it.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def inspect_request(body: bytes, learner: LocalLearner | None = None) -> bytes |
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     envvar="MODELPILOT_LEARNER",
-    help="The proxy's local learner file [default: learner.json beside the default spool, if any].",
+    help="The proxy's local learner file [default: the one beside the default spool of the key in MODELPILOT_API_KEY, if any].",
 )
 def inspect_command(request_file: Path, learner_path: Path | None) -> None:
     """Print the exact bytes the proxy would send to the control plane for REQUEST_FILE.
@@ -54,9 +55,10 @@ def inspect_command(request_file: Path, learner_path: Path | None) -> None:
     /v1/messages). The output is the body of POST /v1/route, without a trailing newline when
     written to a file or pipe, so it can be compared byte for byte.
     """
-    if learner_path is None:
-        learner_path = default_learner_path()
-    learner = LocalLearner(learner_path) if learner_path.exists() else None
+    deployment_key = os.environ.get("MODELPILOT_API_KEY")
+    if learner_path is None and deployment_key:
+        learner_path = default_learner_path(deployment_key)
+    learner = LocalLearner(learner_path) if learner_path is not None and learner_path.exists() else None
     try:
         sent = inspect_request(request_file.read_bytes(), learner)
     except orjson.JSONDecodeError as exc:

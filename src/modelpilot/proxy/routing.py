@@ -19,10 +19,7 @@ learner's score; an escalation of a routed answer teaches the learner "not accep
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +29,7 @@ from modelpilot.proxy.decisions import DecisionClient, route_request_and_example
 from modelpilot.proxy.errors import ControlPlaneError
 from modelpilot.proxy.feedback import RecentExamples
 from modelpilot.proxy.learning import Example, LocalLearner
+from modelpilot.proxy.pins import ConversationPins
 from modelpilot.schema.wire import MODEL_ID_PATTERN, Category, RouteDecision
 
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*')
@@ -111,51 +109,8 @@ def rewrite_model(body: bytes, document: dict[str, Any], model: str) -> bytes:
     return b"".join((body[:start], orjson.dumps(model), body[end:]))
 
 
-# -- conversation stickiness ----------------------------------------------------------------------
-def _first_user_turn(messages: Any) -> Any:
-    if not isinstance(messages, list):
-        return None
-    for message in messages:
-        if isinstance(message, dict) and message.get("role") == "user":
-            return message.get("content")
-    return None
-
-
-class StickyDecisions:
-    """The first decision of each recent conversation, by an in-memory keyed hash (LRU-bounded)."""
-
-    def __init__(self, *, max_entries: int = 10_000) -> None:
-        self._secret = secrets.token_bytes(32)
-        self._max_entries = max_entries
-        self._entries: OrderedDict[bytes, RouteDecision] = OrderedDict()
-
-    def key_of(self, document: dict[str, Any]) -> bytes | None:
-        """The conversation key of a request (None when it has no user turn)."""
-        first = _first_user_turn(document.get("messages"))
-        if first is None:
-            return None
-        try:
-            material = orjson.dumps(
-                [document.get("model"), document.get("system"), first], option=orjson.OPT_SORT_KEYS
-            )
-        except TypeError:
-            return None
-        return hashlib.blake2b(material, key=self._secret, digest_size=16).digest()
-
-    def get(self, key: bytes) -> RouteDecision | None:
-        decision = self._entries.get(key)
-        if decision is not None:
-            self._entries.move_to_end(key)
-        return decision
-
-    def put(self, key: bytes, decision: RouteDecision) -> None:
-        self._entries[key] = decision
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+# -- conversation stickiness: bounded in time and size, see proxy/pins.py -------------------------
+StickyDecisions = ConversationPins
 
 
 # -- the plan -------------------------------------------------------------------------------------

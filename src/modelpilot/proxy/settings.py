@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -31,6 +32,10 @@ class ProxySettings:
     pool_limit_per_host: int = 0  # 0 = no per-host cap beyond pool_limit
     keepalive_timeout_s: float = 30.0
     public_base_url: str | None = None
+    #: Host names (besides loopback ones) requests may name in ``Host`` and ``Origin``; ``*``
+    #: allows any (only behind something that checks them). Lower case. The host of
+    #: ``public_base_url`` is added by :meth:`__post_init__`.
+    allowed_hosts: tuple[str, ...] = ()
     # Metering (DESIGN.md §5): aggregates only, spooled locally, flushed to the control plane.
     control_plane_url: str | None = None
     control_plane_api_key: str | None = field(default=None, repr=False)
@@ -45,6 +50,9 @@ class ProxySettings:
     breaker_failures: int = 5  # consecutive control-plane failures that open the circuit
     breaker_cooldown_s: float = 30.0  # how long an open circuit skips the control plane
     decision_cache_size: int = 4096  # cached decisions (per requested model x bucket)
+    #: How often GET /v1/config is polled: a mode change, revocation or suspension is obeyed
+    #: within about this long (proxy/config_watch.py).
+    config_poll_interval_s: float = 3.0
     checked_streaming: bool = False  # hold routed tool/structured streams until they pass the checks
     # The local learner's file (proxy/learning); None: learner.json next to the spool.
     learner_path: str | None = None
@@ -70,6 +78,10 @@ class ProxySettings:
             raise ValueError("body limits must be positive")
         if self.public_base_url is not None and not self.public_base_url.startswith(("http://", "https://")):
             raise ValueError(f"public_base_url must be an http(s) URL, got {self.public_base_url!r}")
+        hosts = tuple(name.strip().lower() for name in self.allowed_hosts if name.strip())
+        if self.public_base_url is not None:
+            hosts += ((urlsplit(self.public_base_url).hostname or "").lower(),)
+        object.__setattr__(self, "allowed_hosts", hosts)
         self._check_metering()
         self._check_routing()
         self._check_export()
@@ -94,6 +106,8 @@ class ProxySettings:
             raise ValueError(
                 "control_plane_url and control_plane_api_key go together (key: $MODELPILOT_API_KEY)"
             )
+        if self.control_plane_api_key is not None:
+            check_deployment_key(self.control_plane_api_key)
         if self.control_plane_url is not None:
             check_control_plane_url(self.control_plane_url)
             if self.spool_path is None:
@@ -108,6 +122,8 @@ class ProxySettings:
     def _check_routing(self) -> None:
         if self.routing_budget_ms <= 0 or self.breaker_cooldown_s < 0:
             raise ValueError("routing_budget_ms must be positive and breaker_cooldown_s not negative")
+        if self.config_poll_interval_s <= 0:
+            raise ValueError("config_poll_interval_s must be positive")
         if self.breaker_failures < 1 or self.decision_cache_size < 1:
             raise ValueError("breaker_failures and decision_cache_size must be positive")
 
@@ -137,6 +153,33 @@ def _is_loopback(host: str) -> bool:
 def is_loopback_host(host: str) -> bool:
     """``localhost`` or a loopback IP literal (see ``_is_loopback``)."""
     return _is_loopback(host)
+
+
+_ANTHROPIC_KEY = re.compile(r"sk-ant-|sk-[A-Za-z0-9_-]{20,}")
+_DEPLOYMENT_KEY = re.compile(r"mp_live_[0-9A-Za-z]{32,56}")
+
+
+def looks_like_anthropic_key(value: str) -> bool:
+    """Whether ``value`` could be an Anthropic API key (``sk-ant-...``), which must never be sent
+    anywhere but Anthropic."""
+    return _ANTHROPIC_KEY.search(value) is not None
+
+
+def check_deployment_key(key: str, *, strict: bool = False) -> None:
+    """Refuse a control-plane key that is not a ModelPilot deployment key (ValueError): never one
+    that looks like an Anthropic key; with ``strict`` (the CLI), anything but the ``mp_live_``
+    shape the console issues. The message says what to do instead and never holds the key."""
+    if looks_like_anthropic_key(key):
+        raise ValueError(
+            "this is an Anthropic API key, not a ModelPilot deployment key; put the Anthropic key in "
+            "ANTHROPIC_API_KEY and the deployment key (mp_live_..., from the console or "
+            "`modelpilot admin create-key`) in MODELPILOT_API_KEY"
+        )
+    if not key.startswith("mp_") or (strict and _DEPLOYMENT_KEY.fullmatch(key) is None):
+        raise ValueError(
+            "not a ModelPilot deployment key (mp_live_...); create one in the console or with "
+            "`modelpilot admin create-key`"
+        )
 
 
 def check_control_plane_url(url: str) -> None:

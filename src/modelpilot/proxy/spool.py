@@ -13,6 +13,17 @@ Three tables::
     rejected pending rows the wire schema refuses (say, written by an older version), kept
              aside so that one bad row cannot block every batch after it
 
+Every row, batch and log record carries the deployment it was recorded for (``deployment``: a
+keyed hash of the deployment key, never the key): a spool opened with one key only batches,
+sends and acknowledges that key's rows, so usage is never billed to another account, even when a
+spool file is reused with another key. Rows of other deployments are kept, and sent when a proxy
+with their key opens the file. A file written before this column existed is stamped, once, with
+the deployment of the first proxy that opens it (in an upgrade, the one that wrote it).
+
+One process at a time: :meth:`Spool.open` takes an exclusive lock (``<file>.lock``, ``flock``)
+held until :meth:`Spool.close` or the process ends, and raises :class:`SpoolLockedError` if
+another process holds it.
+
 A charge is one UPSERT, committed before :meth:`Spool.add` returns. :meth:`Spool.take_batch`
 moves pending rows into a new outbox batch in one transaction; the batch is sent, and deleted by
 :meth:`Spool.acknowledge` only once the control plane acknowledged it. Until then it is resent
@@ -36,7 +47,11 @@ bills, never competes with logs, which only inform, for room.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import hmac
 import logging
+import os
 import sqlite3
 import threading
 import uuid
@@ -56,8 +71,9 @@ from modelpilot.schema.wire import LogBatch, LogRecord, MeterBatch, MeterRow
 
 log = logging.getLogger("modelpilot.proxy.spool")
 
-_SCHEMA = """
+_PENDING = """
 CREATE TABLE IF NOT EXISTS pending (
+    deployment TEXT NOT NULL DEFAULT '',
     hour TEXT NOT NULL,
     category TEXT NOT NULL,
     requested_model TEXT NOT NULL,
@@ -77,10 +93,15 @@ CREATE TABLE IF NOT EXISTS pending (
     judged INTEGER NOT NULL DEFAULT 0,
     acceptable INTEGER NOT NULL DEFAULT 0,
     calibration_cost_micros INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (hour, category, requested_model, served_model, routed, escalated)
+    PRIMARY KEY (deployment, hour, category, requested_model, served_model, routed, escalated)
 );
+"""
+_SCHEMA = (
+    _PENDING
+    + """
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment TEXT NOT NULL DEFAULT '',
     kind TEXT NOT NULL,
     batch_id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,
@@ -89,11 +110,16 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (row TEXT NOT NULL, reason TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS log_pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS log_pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    deployment TEXT NOT NULL DEFAULT '',
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS calibration_spend (day TEXT PRIMARY KEY, spent_micros INTEGER NOT NULL);
 """
+)
 
-_KEY = ("hour", "category", "requested_model", "served_model", "routed", "escalated")
+_KEY = ("deployment", "hour", "category", "requested_model", "served_model", "routed", "escalated")
 _SUMS = (
     "requests",
     "input_tokens",
@@ -189,6 +215,8 @@ class Backlog:
     rejected_rows: int = 0
     log_records: int = 0
     refused_log_records: int = 0
+    #: Rows recorded for other deployment keys: kept, sent only by a proxy with their key.
+    other_deployments_rows: int = 0
 
     @property
     def rows(self) -> int:
@@ -225,6 +253,71 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
             connection.execute(f"ALTER TABLE pending ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
 
 
+def _columns(connection: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+
+
+def _add_deployment(connection: sqlite3.Connection, deployment: str) -> None:
+    """Give a spool file from before the ``deployment`` column one, stamping what it holds with
+    ``deployment`` (the first proxy to open it after the upgrade: the one that wrote it). The
+    column is part of ``pending``'s primary key, so that table is rebuilt."""
+    if "deployment" in _columns(connection, "pending"):
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("ALTER TABLE pending RENAME TO pending_before_deployment")
+        connection.execute(_PENDING)
+        kept = [name for name in _columns(connection, "pending_before_deployment") if name in _COLUMNS]
+        names = ", ".join(kept)
+        connection.execute(
+            f"INSERT INTO pending (deployment, {names}) SELECT ?, {names} FROM pending_before_deployment",
+            (deployment,),
+        )
+        connection.execute("DROP TABLE pending_before_deployment")
+        for table in ("outbox", "log_pending"):
+            if "deployment" not in _columns(connection, table):
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN deployment TEXT NOT NULL DEFAULT ''")
+                connection.execute(f"UPDATE {table} SET deployment = ?", (deployment,))
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+#: The deployment of rows recorded by a proxy without a control plane (never sent).
+LOCAL_DEPLOYMENT = "local"
+_FINGERPRINT_KEY = b"modelpilot spool deployment"
+
+
+def deployment_fingerprint(api_key: str) -> str:
+    """What the spool records as a row's deployment: a keyed hash of the deployment key (the key
+    itself is never written to the file). Also names the default spool file."""
+    return hmac.new(_FINGERPRINT_KEY, api_key.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+class SpoolLockedError(Exception):
+    """Another process holds the spool file's lock."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"the meter spool {path} is in use by another modelpilot proxy")
+        self.path = path
+
+
+def _lock(path: Path) -> int:
+    """Hold ``<path>.lock`` exclusively for this process (released when the descriptor is closed,
+    or by the OS when the process dies, so a crash never leaves a stale lock)."""
+    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(descriptor)
+        raise SpoolLockedError(path) from exc
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
 class Spool:
     """The meter spool on one SQLite file (see the module doc for the design).
 
@@ -235,8 +328,17 @@ class Spool:
     >>> spool.add(charge); batch = spool.take_batch(); spool.acknowledge(batch.batch_id)
     """
 
-    def __init__(self, connection: sqlite3.Connection, *, max_rows: int) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        max_rows: int,
+        deployment: str = LOCAL_DEPLOYMENT,
+        lock: int | None = None,
+    ) -> None:
         self._db = connection
+        self.deployment = deployment
+        self._lock_descriptor = lock
         self._lock = threading.Lock()
         self.max_rows = max_rows
         self._rows = 0  # pending rows + rows in the outbox, kept in step with the file
@@ -249,28 +351,51 @@ class Spool:
             self._logs = self._count_logs()
 
     @classmethod
-    def open(cls, path: str | Path, *, max_rows: int = 100_000) -> Spool:
-        """Open (or create) the spool file, creating its directory if needed."""
+    def open(cls, path: str | Path, *, max_rows: int = 100_000, deployment: str = LOCAL_DEPLOYMENT) -> Spool:
+        """Open (or create) the spool file, creating its directory if needed, and lock it for
+        this process (:class:`SpoolLockedError` if another one has it). ``deployment`` (see
+        :func:`deployment_fingerprint`) is what new rows are recorded for, and the only rows
+        batched and acknowledged."""
         path = Path(path).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: single statements commit on their own, and multi-statement changes
-        # use explicit BEGIN IMMEDIATE, so nothing is left in an implicit open transaction.
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        lock = _lock(path)
+        try:
+            # Autocommit mode: single statements commit on their own, and multi-statement changes
+            # use explicit BEGIN IMMEDIATE, so nothing is left in an implicit open transaction.
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except BaseException:
+            os.close(lock)
+            raise
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=5000")
             connection.executescript(_SCHEMA)
             _add_missing_columns(connection)
-            return cls(connection, max_rows=max_rows)
+            _add_deployment(connection, deployment)
+            spool = cls(connection, max_rows=max_rows, deployment=deployment, lock=lock)
         except BaseException:
             connection.close()
+            os.close(lock)
             raise
+        held = spool.backlog().other_deployments_rows
+        if held:
+            log.warning(
+                "the meter spool %s holds %d rows recorded with another deployment key; they are kept "
+                "and sent only by a proxy started with that key",
+                path,
+                held,
+            )
+        return spool
 
     def close(self) -> None:
         with self._lock:
+            if self._is_closed:
+                return
             self._is_closed = True
             self._db.close()
+            if self._lock_descriptor is not None:
+                os.close(self._lock_descriptor)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -335,6 +460,7 @@ class Spool:
 
     def _add(self, charge: Charge) -> bool:
         key = (
+            self.deployment,
             charge.hour.isoformat(),
             charge.category.value,
             charge.requested_model,
@@ -379,7 +505,10 @@ class Spool:
         """Append one metadata log record, committed on return. False if refused at the bound."""
         with self._lock:
             if self._logs < self.max_rows:
-                self._db.execute("INSERT INTO log_pending (body) VALUES (?)", (entry.model_dump_json(),))
+                self._db.execute(
+                    "INSERT INTO log_pending (deployment, body) VALUES (?, ?)",
+                    (self.deployment, entry.model_dump_json()),
+                )
                 self._logs += 1
                 return True
             self._count(_REFUSED_LOGS)
@@ -411,14 +540,15 @@ class Spool:
         with self._lock, self._transaction() as db:
             waiting = db.execute(
                 "SELECT batch_id, body FROM outbox WHERE parked_reason IS NULL AND kind = ? "
-                "ORDER BY seq LIMIT 1",
-                (_METER,),
+                "AND deployment = ? ORDER BY seq LIMIT 1",
+                (_METER, self.deployment),
             ).fetchone()
             if waiting is not None:
                 return OutgoingBatch(waiting[0], MeterBatch.model_validate_json(waiting[1]))
             cursor = db.execute(
-                f"SELECT rowid, {', '.join(_COLUMNS)} FROM pending ORDER BY hour, rowid LIMIT ?",
-                (_BATCH_MAX_ROWS,),
+                f"SELECT rowid, {', '.join(_COLUMNS)} FROM pending WHERE deployment = ? "
+                "ORDER BY hour, rowid LIMIT ?",
+                (self.deployment, _BATCH_MAX_ROWS),
             )
             rowids: list[int] = []
             rows: list[MeterRow] = []
@@ -438,8 +568,8 @@ class Spool:
             batch_id = str(uuid.uuid4())
             batch = MeterBatch(batch_id=batch_id, rows=rows)
             db.execute(
-                "INSERT INTO outbox (kind, batch_id, body, spool_rows) VALUES (?, ?, ?, ?)",
-                (_METER, batch_id, batch.model_dump_json(), len(rowids)),
+                "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows) VALUES (?, ?, ?, ?, ?)",
+                (self.deployment, _METER, batch_id, batch.model_dump_json(), len(rowids)),
             )
             db.executemany("DELETE FROM pending WHERE rowid = ?", [(rowid,) for rowid in rowids])
         return OutgoingBatch(batch_id, batch)
@@ -449,13 +579,14 @@ class Spool:
         with self._lock, self._transaction() as db:
             waiting = db.execute(
                 "SELECT batch_id, body FROM outbox WHERE parked_reason IS NULL AND kind = ? "
-                "ORDER BY seq LIMIT 1",
-                (_LOGS,),
+                "AND deployment = ? ORDER BY seq LIMIT 1",
+                (_LOGS, self.deployment),
             ).fetchone()
             if waiting is not None:
                 return OutgoingBatch(waiting[0], LogBatch.model_validate_json(waiting[1]))
             found = db.execute(
-                "SELECT seq, body FROM log_pending ORDER BY seq LIMIT ?", (_BATCH_MAX_ROWS,)
+                "SELECT seq, body FROM log_pending WHERE deployment = ? ORDER BY seq LIMIT ?",
+                (self.deployment, _BATCH_MAX_ROWS),
             ).fetchall()
             if not found:
                 return None
@@ -466,15 +597,17 @@ class Spool:
                 except ValidationError as exc:
                     log.error("a metadata log record does not fit the wire schema and is set aside")
                     db.execute("INSERT INTO rejected (row, reason) VALUES (?, ?)", (body, str(exc)))
-            db.execute("DELETE FROM log_pending WHERE seq <= ?", (found[-1][0],))
+            db.execute(
+                "DELETE FROM log_pending WHERE seq <= ? AND deployment = ?", (found[-1][0], self.deployment)
+            )
             self._logs -= len(found) - len(records)
             if not records:
                 return None
             batch_id = str(uuid.uuid4())
             batch = LogBatch(batch_id=batch_id, records=records)
             db.execute(
-                "INSERT INTO outbox (kind, batch_id, body, spool_rows) VALUES (?, ?, ?, ?)",
-                (_LOGS, batch_id, batch.model_dump_json(), len(records)),
+                "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows) VALUES (?, ?, ?, ?, ?)",
+                (self.deployment, _LOGS, batch_id, batch.model_dump_json(), len(records)),
             )
         return OutgoingBatch(batch_id, batch)
 
@@ -493,7 +626,8 @@ class Spool:
         """The control plane counted this batch: forget it."""
         with self._lock, self._transaction() as db:
             found = db.execute(
-                "SELECT kind, spool_rows FROM outbox WHERE batch_id = ?", (batch_id,)
+                "SELECT kind, spool_rows FROM outbox WHERE batch_id = ? AND deployment = ?",
+                (batch_id, self.deployment),
             ).fetchone()
             if found is None:
                 return
@@ -509,13 +643,17 @@ class Spool:
         """Stop sending a batch the control plane refused as such (kept, and retried once at the
         next start by :meth:`unpark_all`)."""
         with self._lock:
-            self._db.execute("UPDATE outbox SET parked_reason = ? WHERE batch_id = ?", (reason, batch_id))
+            self._db.execute(
+                "UPDATE outbox SET parked_reason = ? WHERE batch_id = ? AND deployment = ?",
+                (reason, batch_id, self.deployment),
+            )
 
     def unpark_all(self) -> int:
         """Make parked batches sendable again; returns how many there were."""
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE outbox SET parked_reason = NULL WHERE parked_reason IS NOT NULL"
+                "UPDATE outbox SET parked_reason = NULL WHERE parked_reason IS NOT NULL AND deployment = ?",
+                (self.deployment,),
             )
             return cursor.rowcount
 
@@ -525,16 +663,19 @@ class Spool:
         with self._lock:
             if self._is_closed:
                 return Backlog(pending_rows=0, batched_rows=0, parked_rows=0, refused_requests=0)
-            pending = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
+            pending = self._db.execute(
+                "SELECT count(*) FROM pending WHERE deployment = ?", (self.deployment,)
+            ).fetchone()[0]
             batched, parked = self._db.execute(
                 "SELECT coalesce(sum(CASE WHEN parked_reason IS NULL THEN spool_rows END), 0), "
                 "coalesce(sum(CASE WHEN parked_reason IS NOT NULL THEN spool_rows END), 0) "
-                "FROM outbox WHERE kind = ?",
-                (_METER,),
+                "FROM outbox WHERE kind = ? AND deployment = ?",
+                (_METER, self.deployment),
             ).fetchone()
             counters = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
             rejected = self._db.execute("SELECT count(*) FROM rejected").fetchone()[0]
             logs = self._logs
+            held = self._rows - int(pending) - int(batched) - int(parked)
         return Backlog(
             pending_rows=int(pending),
             batched_rows=int(batched),
@@ -543,6 +684,7 @@ class Spool:
             rejected_rows=int(rejected),
             log_records=logs,
             refused_log_records=int(counters.get(_REFUSED_LOGS, 0)),
+            other_deployments_rows=held,
         )
 
     @property
@@ -551,4 +693,11 @@ class Spool:
         return self._rows
 
 
-__all__ = ["Backlog", "OutgoingBatch", "Spool"]
+__all__ = [
+    "LOCAL_DEPLOYMENT",
+    "Backlog",
+    "OutgoingBatch",
+    "Spool",
+    "SpoolLockedError",
+    "deployment_fingerprint",
+]

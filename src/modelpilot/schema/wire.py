@@ -24,12 +24,17 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
+    model_validator,
 )
 
-#: Catalog-shaped model ids (``claude-sonnet-4-5``, ``claude-haiku-4-5-20251001``). Membership in
-#: the catalog is checked by the control plane, which answers "unknown model" rather than 422, so
-#: a proxy with a newer catalog keeps working.
-MODEL_ID_PATTERN = r"^claude-[a-z0-9]{1,16}(-[a-z0-9]{1,16}){0,6}$"
+#: What the proxy sends in place of a model name its catalog does not hold (metering and logs), so
+#: a name the caller made up (``claude-acme-merger-q3``) never leaves the machine.
+UNKNOWN_MODEL = "unknown"
+#: Catalog-shaped model ids (``claude-sonnet-4-5``, ``claude-haiku-4-5-20251001``) or
+#: :data:`UNKNOWN_MODEL`. Membership in the catalog is checked by the control plane: ``/v1/route``
+#: answers "unknown model" rather than 422, so a proxy with a newer catalog keeps working, while
+#: ``/v1/meter`` and ``/v1/logs``, which store what they get, refuse any other id (docs/privacy.md).
+MODEL_ID_PATTERN = r"^(unknown|claude-[a-z0-9]{1,16}(-[a-z0-9]{1,16}){0,6})$"
 #: Opaque ids chosen by the sender or the server: a lowercase canonical UUID.
 OPAQUE_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 #: Coarse feature bucket a decision applies to, e.g. ``code:t3:m2:tools``.
@@ -42,6 +47,11 @@ _MAX_TOKENS = 10**12
 _MAX_MICROS = 10**13
 _MAX_ROWS = 1000
 _MAX_LEARNED_VERDICTS = 1_000_000
+# Plausibility per request (all attempts of one request together, escalation included): far above
+# any real request (a 1M-token context answered twice), far below what would let counters carry
+# data. Rows and records whose sums exceed these per request they count are refused.
+MAX_TOKENS_PER_REQUEST = 10_000_000
+MAX_MICROS_PER_REQUEST = 1_000_000_000  # $1,000
 
 ModelId = Annotated[str, Field(pattern=MODEL_ID_PATTERN, max_length=64)]
 OpaqueId = Annotated[str, Field(pattern=OPAQUE_ID_PATTERN)]
@@ -301,6 +311,26 @@ class MeterRow(WireModel):
     #: apart from routed spend, never part of actual, baseline or savings.
     calibration_cost_micros: Micros = 0
 
+    @model_validator(mode="after")
+    def _plausible(self) -> MeterRow:
+        """Counters within what the requests they count could produce (docs/privacy.md)."""
+        if self.acceptable > self.judged:
+            raise ValueError("acceptable cannot exceed judged")
+        if self.shadow_requests > self.requests:
+            raise ValueError("shadow_requests cannot exceed requests")
+        answered = self.requests + self.judged
+        tokens = self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+        if tokens > answered * MAX_TOKENS_PER_REQUEST:
+            raise ValueError("more tokens than the row's requests could use")
+        if max(self.actual_cost_micros, self.baseline_cost_micros) > self.requests * MAX_MICROS_PER_REQUEST:
+            raise ValueError("a cost beyond what the row's requests could cost")
+        if self.shadow_cost_micros > self.shadow_requests * MAX_MICROS_PER_REQUEST:
+            raise ValueError("a shadow cost beyond what the row's shadow requests could cost")
+        # A paired check may cost without a verdict (the candidate or the judge failed): allow one.
+        if self.calibration_cost_micros > (self.judged + 1) * MAX_MICROS_PER_REQUEST:
+            raise ValueError("a calibration cost beyond what the row's paired checks could cost")
+        return self
+
 
 class MeterBatch(WireModel):
     """``POST /v1/meter``: idempotent on ``batch_id`` (a redelivered batch is counted once)."""
@@ -391,6 +421,14 @@ class LogRecord(WireModel):
     decision_reason: DecisionReason | None = None
     #: Why the routed answer was escalated (None unless ``escalated``).
     escalation_reason: EscalationReason | None = None
+
+    @model_validator(mode="after")
+    def _plausible(self) -> LogRecord:
+        """Counters within what one request could produce (docs/privacy.md)."""
+        tokens = self.input_tokens + self.output_tokens + self.cache_write_tokens + self.cache_read_tokens
+        if tokens > MAX_TOKENS_PER_REQUEST or self.cost_micros > MAX_MICROS_PER_REQUEST:
+            raise ValueError("more tokens or cost than one request could use")
+        return self
 
 
 class LogBatch(WireModel):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelpilot.proxy.accounting import Charge
 from modelpilot.proxy.recording import RequestRecord
-from modelpilot.proxy.spool import Spool
 from modelpilot.schema.usage import Usage
 from modelpilot.schema.wire import Category, LogRecord, MeterRow
 
@@ -81,10 +82,14 @@ def log_entry(**fields: Any) -> LogRecord:
 
 
 def spooled_rows(spool_path: Path) -> list[MeterRow]:
-    """The meter rows waiting in the spool file at ``spool_path`` (moved into a batch to read them)."""
-    reader = Spool.open(spool_path)
-    try:
-        outgoing = reader.take_batch()
-    finally:
-        reader.close()
-    return [] if outgoing is None else list(outgoing.batch.rows)
+    """The meter rows waiting (not yet batched) in the spool file at ``spool_path``, read without
+    the spool's lock: the proxy that holds it may still be running."""
+    with closing(sqlite3.connect(f"file:{spool_path}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        found = db.execute("SELECT * FROM pending ORDER BY rowid").fetchall()
+    rows = []
+    for row in found:
+        values = {name: row[name] for name in row.keys() if name in MeterRow.model_fields}  # noqa: SIM118
+        values.update(routed=bool(row["routed"]), escalated=bool(row["escalated"]))
+        rows.append(MeterRow(**values))
+    return rows

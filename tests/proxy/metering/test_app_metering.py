@@ -12,7 +12,7 @@ import orjson
 
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.settings import ProxySettings
-from modelpilot.proxy.spool import Spool
+from modelpilot.proxy.spool import Spool, deployment_fingerprint
 from tests.proxy.conftest import PLAIN, Stack
 from tests.proxy.metering.records import charge, spooled_rows
 from tests.proxy.metering.standin import KEY, MeterStandIn
@@ -102,7 +102,7 @@ async def lifespan(app: Any, *events: str) -> list[str]:
 
 async def test_the_lifespan_runs_the_flusher_and_drains_the_spool_at_shutdown(tmp_path: Path) -> None:
     spool_path = tmp_path / "spool.sqlite3"
-    earlier = Spool.open(spool_path)  # left over by a previous run
+    earlier = Spool.open(spool_path, deployment=deployment_fingerprint(KEY))  # left over by a previous run
     earlier.add(charge())
     earlier.close()
     standin = MeterStandIn()
@@ -120,7 +120,7 @@ async def test_the_lifespan_runs_the_flusher_and_drains_the_spool_at_shutdown(tm
     assert done == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert standin.requests == 1
     assert app.spool is None  # closed
-    reopened = Spool.open(spool_path)
+    reopened = Spool.open(spool_path, deployment=deployment_fingerprint(KEY))
     try:
         assert reopened.rows == 0
     finally:

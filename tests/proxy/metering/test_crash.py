@@ -37,7 +37,7 @@ from modelpilot.control.settings import ControlSettings
 from modelpilot.control.store.engine import create_db_engine
 from modelpilot.control.store.tables import Base, LogRecord
 from modelpilot.proxy.control_client import ControlPlaneClient, ControlResponse
-from modelpilot.proxy.spool import Spool
+from modelpilot.proxy.spool import Spool, deployment_fingerprint
 from modelpilot.schema.wire import MeterBatch
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
@@ -264,7 +264,7 @@ def test_a_crash_a_restart_and_an_outage_lose_nothing_and_count_nothing_twice(
         first.kill()
         # Widen the worst crash window by hand: the dead proxy had formed a batch and sent it,
         # but died before recording the acknowledgement.
-        leftover = Spool.open(spool)
+        leftover = Spool.open(spool, deployment=deployment_fingerprint(control_plane.key))
         try:
             outgoing = leftover.take_batch()
         finally:
@@ -305,7 +305,7 @@ def test_a_crash_a_restart_and_an_outage_lose_nothing_and_count_nothing_twice(
         assert control_plane.totals() == expected.totals
         assert control_plane.logs() == (6, expected.actual_micros - before)
         assert expected.requests == 39 and len(expected.by_model) == 3
-        drained = Spool.open(spool)
+        drained = Spool.open(spool, deployment=deployment_fingerprint(control_plane.key))
         try:
             assert drained.rows == 0
         finally:

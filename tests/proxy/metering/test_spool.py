@@ -109,14 +109,15 @@ def test_sums_beyond_what_one_wire_row_carries_are_split_exactly(spool: Spool):
 
     limit = MeterRow.model_fields["input_tokens"].metadata[-1].le
     for _ in range(3):
-        spool.add(charge(input_tokens=limit, output_tokens=1, actual_micros=5))
+        # 200,000 requests each: a plausible 5M tokens per request (MeterRow refuses more).
+        spool.add(charge(requests=200_000, input_tokens=limit, output_tokens=1, actual_micros=5))
     outgoing = spool.take_batch()
     assert outgoing is not None
     rows = outgoing.batch.rows
     assert len(rows) == 3
     assert sum(row.input_tokens for row in rows) == 3 * limit
     assert sum(row.actual_cost_micros for row in rows) == 15
-    assert sum(row.requests for row in rows) == 3
+    assert sum(row.requests for row in rows) == 3 * 200_000
 
 
 def test_at_the_bound_existing_buckets_grow_and_new_ones_are_refused_and_counted(path: Path, caplog):

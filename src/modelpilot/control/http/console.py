@@ -142,9 +142,12 @@ def _bool_filter(value: str | None) -> bool | None:
 
 def _date_filter(value: str | None) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        found = date.fromisoformat(value) if value else None
     except ValueError as exc:
         raise InvalidRequestError("dates are YYYY-MM-DD") from exc
+    if found is not None and not dashboard.FIRST_DATE <= found <= dashboard.LAST_DATE:
+        raise InvalidRequestError(f"dates are between {dashboard.FIRST_DATE} and {dashboard.LAST_DATE}")
+    return found
 
 
 def _scaled(text: str, scale: int) -> int:

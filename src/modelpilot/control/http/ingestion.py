@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from modelpilot.control import metering, routing
+from modelpilot.control.decision_ids import issue_decision_id
 from modelpilot.control.http.dependencies import Db, State, deployment_key, firewall, route_grant
 from modelpilot.control.http.problems import problem_responses
 from modelpilot.control.http.state import ControlState
@@ -72,7 +73,7 @@ def ingestion_router() -> APIRouter:
                     return routing.deployment_outcomes(db, cache, deployment_id=grant.deployment_id, now=now)
 
             outcomes = await run_in_threadpool(load)
-        return routing.decide_route(
+        decision = routing.decide_route(
             state.catalog,
             request,
             settings=grant.settings,
@@ -82,6 +83,9 @@ def ingestion_router() -> APIRouter:
             rng=_RNG,
             now=now,
         )
+        # Decision ids carry their deployment's signature, so /v1/logs stores only issued ones.
+        issued = issue_decision_id(state.settings.session_secrets, grant.deployment_id)
+        return decision.model_copy(update={"decision_id": issued})
 
     @router.get("/config", response_model=DeploymentConfig)
     async def config(grant: Grant) -> DeploymentConfig:
@@ -102,8 +106,11 @@ def ingestion_router() -> APIRouter:
 
     @router.post("/meter", response_model=IngestAck)
     def meter(batch: MeterBatch, holder: Holder, state: State, db: Db) -> IngestAck:
-        """Add hourly usage aggregates; a redelivered ``batch_id`` is acknowledged, not recounted."""
-        return metering.ingest_meter(db, deployment=holder.deployment, batch=batch, now=state.clock())
+        """Add hourly usage aggregates; a redelivered ``batch_id`` is acknowledged, not recounted.
+        Model ids outside the catalog and hours outside the accepted window are refused (422)."""
+        now = state.clock()
+        metering.check_meter_batch(batch, catalog=state.catalog, now=now)
+        return metering.ingest_meter(db, deployment=holder.deployment, batch=batch, now=now)
 
     @router.post("/telemetry", response_model=IngestAck)
     def telemetry(batch: TelemetryBatch, holder: Holder, state: State, db: Db) -> IngestAck:
@@ -112,7 +119,18 @@ def ingestion_router() -> APIRouter:
 
     @router.post("/logs", response_model=IngestAck)
     def logs(batch: LogBatch, holder: Holder, state: State, db: Db) -> IngestAck:
-        """Store opt-in metadata log records (no content)."""
-        return metering.ingest_logs(db, deployment=holder.deployment, batch=batch, now=state.clock())
+        """Store opt-in metadata log records (no content). Model ids outside the catalog,
+        timestamps outside the retention window and decision ids not issued to this deployment
+        are refused (422)."""
+        now = state.clock()
+        metering.check_log_batch(
+            batch,
+            catalog=state.catalog,
+            now=now,
+            retention_days=min(holder.deployment.log_retention_days, state.settings.max_log_retention_days),
+            deployment_id=holder.deployment.id,
+            secrets=state.settings.session_secrets,
+        )
+        return metering.ingest_logs(db, deployment=holder.deployment, batch=batch, now=now)
 
     return router

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -216,15 +216,15 @@ def pages_router() -> APIRouter:
         router.add_api_route(path, _public_page_route(template), methods=["GET"], include_in_schema=False)
 
     @router.get("/.well-known/security.txt", include_in_schema=False)
-    def security_txt(request: Request, state: State) -> Response:
-        base = str(request.base_url).rstrip("/")
+    def security_txt(state: State) -> Response:
+        # Links come from the configured origin, never from the request's Host header.
+        base = (state.settings.public_url or "").rstrip("/")
         expires = (state.clock() + SECURITY_TXT_LIFETIME).replace(microsecond=0)
         lines = (
             f"Contact: {state.settings.security_contact}",
             f"Expires: {expires.strftime('%Y-%m-%dT%H:%M:%SZ')}",
             "Preferred-Languages: en",
-            f"Canonical: {base}/.well-known/security.txt",
-            f"Policy: {base}/security",
+            *((f"Canonical: {base}/.well-known/security.txt", f"Policy: {base}/security") if base else ()),
         )
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; charset=utf-8")
 

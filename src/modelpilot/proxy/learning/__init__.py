@@ -17,11 +17,17 @@ True
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modelpilot.proxy.learning.example import Example
 from modelpilot.proxy.learning.head import Hyper
 from modelpilot.proxy.learning.learner import SOURCE_WEIGHTS, LearnedScore, LocalLearner
 
-#: The learner's file name in the proxy's state directory (beside the meter spool).
-LEARNER_FILE = "learner.json"
 
-__all__ = ["LEARNER_FILE", "SOURCE_WEIGHTS", "Example", "Hyper", "LearnedScore", "LocalLearner"]
+def learner_file_beside(spool_path: Path) -> Path:
+    """The learner's file for a spool: beside it and named after it, so each deployment's spool
+    (one per deployment key) has its own learner."""
+    return spool_path.with_name(spool_path.stem + "-learner.json")
+
+
+__all__ = ["SOURCE_WEIGHTS", "Example", "Hyper", "LearnedScore", "LocalLearner", "learner_file_beside"]

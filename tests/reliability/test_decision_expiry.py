@@ -1,0 +1,158 @@
+"""Issue 15, item 9: decisions expire and obey the switch. A templated one-shot prompt (same
+model, system prompt and first user turn) keeps its conversation pin only until the deployment's
+settings change: switching to Off, revoking the key or suspending the account reaches the proxy
+within one config poll, and from then on no answer is routed.
+
+Here the control plane is a stand-in serving ``POST /v1/route`` (routing to haiku, decisions
+cached for 5 minutes) and the ``GET /v1/config`` contract. The same scenario against the real
+control plane is ``test_switch_to_off_under_traffic_through_the_real_control_plane`` below."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from modelpilot.schema.wire import DeploymentConfig, RoutingMode
+from tests.proxy.routing.conftest import Harness, StandInControlPlane, _reply, body_for
+from tests.reliability import canaries
+from tests.reliability.scenarios import Scenario, record
+from tests.servers import serve
+
+TEMPLATE = body_for("Classify this ticket: the printer is on fire.", system="You are a ticket classifier.")
+REQUESTS = 20
+
+
+@dataclass
+class ConfiguredControlPlane(StandInControlPlane):
+    """The routing stand-in, plus ``GET /v1/config`` answering ``config`` (or ``config_status``)."""
+
+    config: DeploymentConfig = field(default_factory=lambda: DeploymentConfig(version=1, mode=RoutingMode.ON))
+    config_status: int = 200
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/v1/config" and scope["method"] == "GET":
+            if self.config_status != 200:
+                await _reply(send, self.config_status, b'{"title": "refused"}')
+            else:
+                await _reply(send, 200, self.config.model_dump_json().encode())
+            return
+        await super().__call__(scope, receive, send)
+
+
+def eventually(predicate: Any, what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def routed_answers(proxy: Any, count: int) -> int:
+    routed = 0
+    with proxy.sdk() as sdk:
+        for _ in range(count):
+            response = sdk.messages.with_raw_response.create(**TEMPLATE)
+            routed += response.headers.get("x-modelpilot-routed") == "true"
+    return routed
+
+
+def test_switching_to_off_under_traffic_stops_routing_within_a_poll(harness: Harness) -> None:
+    control = ConfiguredControlPlane(ttl_s=300)
+    url = harness._stack.enter_context(serve(control))
+    proxy = harness.proxy(url, lifespan=True, config_poll_interval_s=0.05)
+    watcher = proxy.app.config_watcher
+    assert watcher is not None
+    eventually(lambda: watcher.config is not None, "the first config poll")
+
+    warmed = control.route_calls  # the start-up warm-up call
+    assert routed_answers(proxy, REQUESTS) == REQUESTS  # pinned, cached, routed to haiku
+    assert control.route_calls == warmed + 1
+
+    control.config = DeploymentConfig(version=2, mode=RoutingMode.OFF)
+    eventually(lambda: watcher.config is not None and watcher.config.version == 2, "the switch to Off")
+    after_off = routed_answers(proxy, REQUESTS)
+
+    control.config = DeploymentConfig(version=3, mode=RoutingMode.ON)
+    eventually(lambda: watcher.config is not None and watcher.config.version == 3, "the switch back on")
+    calls_before = control.route_calls
+    assert routed_answers(proxy, 1) == 1 and control.route_calls == calls_before + 1  # decided afresh
+
+    control.config_status = 401  # the key is revoked
+    eventually(lambda: watcher.refused_status == 401, "the revocation")
+    after_revocation = routed_answers(proxy, REQUESTS)
+    control.config_status = 403  # the account is suspended
+    eventually(lambda: watcher.refused_status == 403, "the suspension")
+    after_suspension = routed_answers(proxy, REQUESTS)
+
+    assert (after_off, after_revocation, after_suspension) == (0, 0, 0)
+    record(
+        Scenario(
+            "switch to Off / revoke / suspend under traffic (stand-in control plane)",
+            sent=3 * REQUESTS,
+            succeeded=3 * REQUESTS,
+            lost=0,
+            note=f"routed after the switch: {after_off + after_revocation + after_suspension}",
+        )
+    )
+
+
+# -- against the real control plane ---------------------------------------------------------------
+def _has_config_endpoint() -> bool:
+    from modelpilot.control.http.ingestion import ingestion_router
+
+    return any(getattr(route, "path", "") == "/v1/config" for route in ingestion_router().routes)
+
+
+@pytest.mark.skipif(not _has_config_endpoint(), reason="needs GET /v1/config from the control branch")
+async def test_switch_to_off_under_traffic_through_the_real_control_plane(
+    harness: Harness, settings: Any, engine: Any, new_tenant: Any
+) -> None:
+    """The real control plane (uvicorn on loopback, on the test's database), a real proxy polling
+    it every 50 ms, the official SDK: routed answers before the switch to Off, none after it, none
+    after the key is revoked."""
+    from modelpilot.control.app import create_app as create_control
+
+    control_url = harness._stack.enter_context(serve(create_control(settings, engine=engine)))
+    tenant = await new_tenant("switch@example.com")
+    deployment = await tenant.create_deployment()
+    key_id, secret = await tenant.create_key(deployment)
+    canaries.register(secret)
+    proxy = harness.proxy(
+        control_url, lifespan=True, config_poll_interval_s=0.05, control_plane_api_key=secret
+    )
+    watcher = proxy.app.config_watcher
+    assert watcher is not None
+    eventually(lambda: watcher.config is not None, "the first config poll")
+    before = routed_answers(proxy, REQUESTS)
+    assert watcher.config is not None
+    version = watcher.config.version
+
+    current = (await tenant.client.get(f"/api/deployments/{deployment}/routing")).json()
+    switched = await tenant.client.put(
+        f"/api/deployments/{deployment}/routing",
+        json={**current, "mode": "off"},
+        headers={"x-csrf-token": tenant.csrf},
+    )
+    assert switched.status_code == 200, switched.text
+    eventually(lambda: watcher.config is not None and watcher.config.version != version, "the switch")
+    after_off = routed_answers(proxy, REQUESTS)
+
+    revoked = await tenant.client.delete(
+        f"/api/deployments/{deployment}/keys/{key_id}", headers={"x-csrf-token": tenant.csrf}
+    )
+    assert revoked.status_code in (200, 204), revoked.text
+    eventually(lambda: watcher.refused_status == 401, "the revocation")
+    after_revocation = routed_answers(proxy, REQUESTS)
+
+    assert before > 0 and (after_off, after_revocation) == (0, 0)
+    record(
+        Scenario(
+            "switch to Off, then revoke, under traffic (real proxy, real control plane)",
+            sent=3 * REQUESTS,
+            succeeded=3 * REQUESTS,
+            lost=0,
+            note=f"routed before: {before}; after Off: {after_off}; after revocation: {after_revocation}",
+        )
+    )
