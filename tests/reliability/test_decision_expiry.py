@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from modelpilot.schema.wire import DeploymentConfig, RoutingMode
 from tests.proxy.routing.conftest import Harness, StandInControlPlane, _reply, body_for
 from tests.reliability import canaries
@@ -99,13 +97,6 @@ def test_switching_to_off_under_traffic_stops_routing_within_a_poll(harness: Har
 
 
 # -- against the real control plane ---------------------------------------------------------------
-def _has_config_endpoint() -> bool:
-    from modelpilot.control.http.ingestion import ingestion_router
-
-    return any(getattr(route, "path", "") == "/v1/config" for route in ingestion_router().routes)
-
-
-@pytest.mark.skipif(not _has_config_endpoint(), reason="needs GET /v1/config from the control branch")
 async def test_switch_to_off_under_traffic_through_the_real_control_plane(
     harness: Harness, settings: Any, engine: Any, new_tenant: Any
 ) -> None:
