@@ -249,13 +249,13 @@ async def test_verdicts_and_calibration_spend_are_summed_once(client, proxy, eng
     assert count(engine, UsageAggregate) == 2
 
 
-async def test_more_acceptable_than_judged_counts_as_all_acceptable(client, proxy):
-    tenant, deployment, headers = proxy
+async def test_more_acceptable_than_judged_is_refused(client, proxy, engine):
+    """Counters must be plausible (closed vocabulary, issue 15): nothing of the batch is stored."""
+    _, _, headers = proxy
     batch = payloads.meter_batch(calibration_row(judged=1, acceptable=2))
     response = await client.post("/v1/meter", json=batch, headers=headers)
-    assert response.status_code == 200
-    (row,) = (await tenant.client.get(f"/api/deployments/{deployment}/usage")).json()
-    assert (row["judged"], row["acceptable"]) == (1, 1)
+    assert response.status_code == 422, response.text
+    assert count(engine, UsageAggregate) == 0
 
 
 @pytest.mark.parametrize("field", ["judged", "acceptable", "calibration_cost_micros"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -26,7 +27,12 @@ VALID_EXAMPLES = 400
 catalog_ids = sorted({name for model in load_catalog().models for name in (model.id, *model.aliases)})
 model_ids = st.one_of(
     st.sampled_from(catalog_ids),
-    st.from_regex(r"\Aclaude-[a-z0-9]{1,16}(-[a-z0-9]{1,16}){0,3}\Z").filter(lambda s: len(s) <= 64),
+    # A segment "sk" before a long one ("claude-a-sk-abcdefgh") or one like "xoxb" reads as an API
+    # key to the firewall, on purpose; no catalog id looks like that (and the control plane stores
+    # catalog ids only).
+    st.from_regex(r"\Aclaude-[a-z0-9]{1,16}(-[a-z0-9]{1,16}){0,3}\Z").filter(
+        lambda s: len(s) <= 64 and "-sk-" not in s and re.search(r"xox[abposr]-", s) is None
+    ),
 )
 opaque_ids = st.uuids().map(str)
 categories = st.sampled_from([c.value for c in Category])

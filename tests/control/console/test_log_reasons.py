@@ -7,6 +7,7 @@ import csv
 import io
 import uuid
 
+from tests.control import payloads
 from tests.control.console.conftest import post_form
 from tests.control.console.test_settings_and_logs import log_record
 
@@ -24,13 +25,21 @@ async def test_the_request_log_says_why_each_request_was_routed_and_escalated(ne
         log_retention_days="30",
     )
     assert opted_in.status_code == 303
+    # Decision ids are only ones this control plane issued to the deployment (closed vocabulary).
+    issued = []
+    for _ in range(2):
+        decided = await client.post(
+            "/v1/route", json=payloads.route_request(), headers={"authorization": f"Bearer {secret}"}
+        )
+        assert decided.status_code == 200, decided.text
+        issued.append(decided.json()["decision_id"])
     records = [
-        log_record(1, decision_id=str(uuid.uuid4()), decision_reason="cheaper_model"),
+        log_record(1, decision_id=issued[0], decision_reason="cheaper_model"),
         log_record(
             2,
             served_model="claude-opus-4-5",
             escalated=True,
-            decision_id=str(uuid.uuid4()),
+            decision_id=issued[1],
             decision_reason="cheaper_model",
             escalation_reason="rate_limited",
         ),

@@ -156,7 +156,8 @@ def test_a_tiny_cap_is_never_exceeded_through_the_proxy(harness: Harness, tmp_pa
     assert spool is not None
     assert spool.calibration_spent(datetime.now(UTC).date()) == spent
     # A restart on the same spool starts from the day's spend: the request the cap refused is
-    # refused again.
+    # refused again. (The first proxy lets go of the spool first: a spool is locked by one process.)
+    spool.close()
     again = harness.proxy(cp, spool_path=spool_path, calibration_daily_cap_micros=cap)
     assert again.app.calibrator is not None
     assert again.app.calibrator.ledger.spent_today() == spent
@@ -191,6 +192,6 @@ def test_the_cli_options_reach_the_settings_and_refuse_bad_values(tmp_path: Path
     missing = runner.invoke(
         proxy_command,
         ["--port", port, "--judge-callable", "no_such_module:grade", "--control-plane", "http://127.0.0.1:9"],
-        env={"MODELPILOT_API_KEY": "mp_live_x", "XDG_STATE_HOME": str(tmp_path)},
+        env={"MODELPILOT_API_KEY": "mp_live_" + "k" * 40, "XDG_STATE_HOME": str(tmp_path)},
     )
     assert missing.exit_code == 1 and "--judge-callable" in missing.output

@@ -84,7 +84,7 @@ class StandInControlPlane:
         body = b"".join(parts)
         self.captured.append(Captured(scope["method"], scope["path"], list(scope["headers"]), body))
         if scope["path"] != "/v1/route":
-            await _reply(send, 200, b'{"accepted": 0, "duplicate": false}')
+            await _reply(send, 200, _acknowledgement(body))
             return
         if self.mode == "hang":
             # Until the proxy drops the connection (its budget ran out), or 5 s.
@@ -114,6 +114,19 @@ class StandInControlPlane:
             "bucket": bucket_key(request),
         }
         await _reply(send, 200, orjson.dumps(decision))
+
+
+def _acknowledgement(body: bytes) -> bytes:
+    """An IngestAck naming the batch and its size, as the real control plane answers a batch (the
+    proxy deletes a batch only on such an answer); an empty object for anything else."""
+    try:
+        batch = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return b"{}"
+    if not isinstance(batch, dict) or "batch_id" not in batch:
+        return b"{}"
+    size = len(batch.get("rows") or batch.get("records") or ()) or 1
+    return orjson.dumps({"batch_id": batch["batch_id"], "accepted": size, "duplicate": False})
 
 
 async def _reply(send: Any, status: int, body: bytes) -> None:

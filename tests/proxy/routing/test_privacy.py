@@ -261,7 +261,7 @@ def test_paired_checks_send_nothing_new_beyond_counts(harness: Harness) -> None:
     while sum(r.judged for r in calibration_rows()) < verdicts:
         assert time.monotonic() < deadline, "the verdicts were not metered"
         time.sleep(0.01)
-    assert {c.path for c in control.captured} <= {"/v1/route", "/v1/meter", "/v1/telemetry"}
+    assert {c.path for c in control.captured} <= {"/v1/route", "/v1/meter", "/v1/telemetry", "/v1/config"}
     assert all(r.calibration_cost_micros > 0 for r in calibration_rows())
     wire = b"\n".join(c.raw() for c in control.captured)
     wire_folded = wire.lower()
