@@ -100,12 +100,15 @@ def test_the_operator_journey_through_up(up: UpProcess, browser: Browser, tmp_pa
     page.goto(f"{deployment}/settings")
     page.get_by_label(re.compile("Keep a metadata record")).check()
     page.get_by_role("button", name="Save settings").click()
-    with anthropic.Anthropic(base_url=up.base_url, api_key="sk-ant-local", max_retries=0) as client:
-        client.messages.create(
-            model="claude-sonnet-4-6", max_tokens=32, messages=[{"role": "user", "content": "Log me"}]
-        )
+    # The proxy sees the new setting within one poll of GET /v1/config (a few seconds): requests
+    # sent before that are not logged, so keep sending until one is.
     deadline = time.monotonic() + 30
     while True:
+        with anthropic.Anthropic(base_url=up.base_url, api_key="sk-ant-local", max_retries=0) as client:
+            client.messages.create(
+                model="claude-sonnet-4-6", max_tokens=32, messages=[{"role": "user", "content": "Log me"}]
+            )
+        time.sleep(0.5)
         page.goto(f"{deployment}/logs")
         if page.get_by_test_id("log").locator("tbody tr").filter(has_text="claude-sonnet-4-6").count():
             break

@@ -94,8 +94,10 @@ class ProxyApp:
     def apply_config(self, config: DeploymentConfig) -> None:
         """The deployment's own settings as the control plane reports them (``GET /v1/config``):
         its metadata-log switch, and the paired checks' rate and daily cap (local overrides given
-        on the command line win inside the calibrator)."""
-        self.metadata_logs = config.metadata_logs
+        on the command line win inside the calibrator). Metadata records leave only when both
+        this proxy (``--metadata-logs``, on by default under ``modelpilot up``) and the
+        deployment's console setting say so."""
+        self.metadata_logs = self.settings.metadata_logs and config.metadata_logs
         if self.calibrator is not None:
             self.calibrator.limits.update(
                 rate_bps=config.calibration_rate_bps, daily_cap_micros=config.calibration_daily_cap_micros

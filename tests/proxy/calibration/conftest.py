@@ -24,7 +24,7 @@ from modelpilot.proxy.settings import ProxySettings
 from modelpilot.schema.wire import MeterBatch, MeterRow, RouteRequest
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
-from tests.proxy.routing.conftest import PLAIN, Captured, serve_with_lifespan
+from tests.proxy.routing.conftest import PLAIN, Captured, acknowledgement, serve_with_lifespan
 from tests.servers import serve
 
 API_KEY = "sk-ant-test"
@@ -97,12 +97,14 @@ class StandInControlPlane:
     captured: list[Captured] = field(default_factory=list)
 
     def meter_rows(self) -> list[MeterRow]:
-        return [
-            row
-            for c in self.captured
-            if c.path == "/v1/meter"
-            for row in MeterBatch.model_validate_json(c.body).rows
-        ]
+        """The rows of every meter batch received, a redelivered batch counted once (as the real
+        control plane counts it)."""
+        batches = {}
+        for c in self.captured:
+            if c.path == "/v1/meter":
+                batch = MeterBatch.model_validate_json(c.body)
+                batches[batch.batch_id] = batch
+        return [row for batch in batches.values() for row in batch.rows]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         parts, more = [], True
@@ -115,7 +117,7 @@ class StandInControlPlane:
         body = b"".join(parts)
         self.captured.append(Captured(scope["method"], scope["path"], list(scope["headers"]), body))
         if scope["path"] != "/v1/route":
-            answer = b'{"accepted": 1, "duplicate": false}'
+            answer = acknowledgement(body)
         else:
             request = RouteRequest.model_validate_json(body)
             routed = self.mode == "route"

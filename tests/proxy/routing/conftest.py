@@ -84,7 +84,7 @@ class StandInControlPlane:
         body = b"".join(parts)
         self.captured.append(Captured(scope["method"], scope["path"], list(scope["headers"]), body))
         if scope["path"] != "/v1/route":
-            await _reply(send, 200, _acknowledgement(body))
+            await _reply(send, 200, acknowledgement(body))
             return
         if self.mode == "hang":
             # Until the proxy drops the connection (its budget ran out), or 5 s.
@@ -116,7 +116,7 @@ class StandInControlPlane:
         await _reply(send, 200, orjson.dumps(decision))
 
 
-def _acknowledgement(body: bytes) -> bytes:
+def acknowledgement(body: bytes) -> bytes:
     """An IngestAck naming the batch and its size, as the real control plane answers a batch (the
     proxy deletes a batch only on such an answer); an empty object for anything else."""
     try:
