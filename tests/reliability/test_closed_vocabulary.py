@@ -22,6 +22,7 @@ from modelpilot.control.store.tables import IngestedBatch, LogRecord, UsageAggre
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.settings import ProxySettings
 from tests.control import payloads
+from tests.proxy.routing.conftest import Harness
 from tests.reliability import canaries
 from tests.reliability.scenarios import Scenario, record
 from tests.servers import serve
@@ -194,3 +195,17 @@ def test_the_proxy_folds_a_model_name_outside_its_catalog_to_unknown(tmp_path: P
             note="stored and sent as 'unknown'",
         )
     )
+
+
+def test_a_made_up_model_name_is_never_asked_about(harness: Harness) -> None:
+    """The proxy does not send a model name outside its catalog to ``/v1/route`` either: the
+    request passes through unrouted (Anthropic answers it) and the control plane hears nothing."""
+    control, url = harness.control_plane()
+    proxy = harness.proxy(url)
+    with (
+        proxy.sdk() as sdk,
+        pytest.raises(anthropic.NotFoundError),
+    ):
+        sdk.messages.create(model=SECRET_MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    assert control.route_calls == 0
+    assert all(SECRET_MODEL.encode() not in c.raw() for c in control.captured)

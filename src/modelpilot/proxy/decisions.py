@@ -38,6 +38,7 @@ from modelpilot.proxy.features import Features as LocalFeatures
 from modelpilot.proxy.features.extract import analyse_request
 from modelpilot.proxy.learning import Example, LearnedScore, LocalLearner
 from modelpilot.proxy.upstream import UpstreamClient, UpstreamResponse
+from modelpilot.schema.catalog import load_catalog
 from modelpilot.schema.wire import Category, Features, RouteDecision, RouteRequest, bucket_of
 
 log = logging.getLogger("modelpilot.proxy")
@@ -92,7 +93,8 @@ def wire_features(local: LocalFeatures, learned: LearnedScore | None = None) -> 
 
 def build_route_request(document: dict[str, Any], learner: LocalLearner | None = None) -> RouteRequest | None:
     """The :class:`RouteRequest` for a Messages request body, or None when it cannot be routed
-    (no model, or a model id the wire schema refuses: such requests pass through unrouted).
+    (no model, a model outside the catalog, or a model id the wire schema refuses: such requests
+    pass through unrouted, and nothing of them is sent).
     With a ``learner``, its score for the request goes into the features."""
     built = route_request_and_example(document, learner)
     return built[0] if built is not None else None
@@ -104,7 +106,9 @@ def route_request_and_example(
     """:func:`build_route_request` and the learner's :class:`Example` of the request (None
     without a learner), from one walk of the body. The example stays in this process."""
     model = document.get("model")
-    if not isinstance(model, str):
+    # A model outside the catalog cannot be routed (DESIGN.md §3) and its name could be anything
+    # the caller typed: it is not even asked about.
+    if not isinstance(model, str) or model not in load_catalog():
         return None
     example: Example | None = None
     learned: LearnedScore | None = None
