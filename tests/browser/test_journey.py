@@ -129,6 +129,9 @@ class World:
             spool_path=str(self.tmp_path / "spool.sqlite3"),
             flush_interval_s=0.2,
             routing_budget_ms=2000.0,  # generous: a loaded CI machine must not fail open by chance
+            # The journey sends its paired-check verdicts itself (send_verdicts): the proxy's own
+            # 2 % sample would add a check the page's figures do not expect.
+            calibration_rate_bps=0,
         )
         app = create_proxy(settings)
         return app, self.stack.enter_context(serve_with_lifespan(app))
