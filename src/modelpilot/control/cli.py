@@ -338,11 +338,8 @@ def issue_invoices_command(ctx: click.Context, month: str) -> None:
     click.echo(f"issued {issued} invoices for {month}")
 
 
-@admin_group.command("create-account")
-@click.argument("email")
-@click.option("--admin", "is_admin", is_flag=True, help="Make the account an administrator.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.option(
+#: How many PBKDF2 iterations a password set from the command line gets.
+_password_iterations_option = click.option(
     "--password-iterations",
     envvar="MODELPILOT_PASSWORD_ITERATIONS",
     default=DEFAULT_PASSWORD_ITERATIONS,
@@ -350,6 +347,25 @@ def issue_invoices_command(ctx: click.Context, month: str) -> None:
     type=int,
     help="PBKDF2-HMAC-SHA256 iterations for the password (env MODELPILOT_PASSWORD_ITERATIONS).",
 )
+
+
+def _password_settings(password_iterations: int) -> ControlSettings:
+    """Settings that only hash a password (the admin CLI signs no session)."""
+    try:
+        return ControlSettings(
+            database_url="",
+            session_secrets=("unused-by-the-admin-cli" * 2,),
+            password_iterations=password_iterations,
+        )
+    except SettingsError as exc:
+        raise click.UsageError(f"--password-iterations: {exc}") from exc
+
+
+@admin_group.command("create-account")
+@click.argument("email")
+@click.option("--admin", "is_admin", is_flag=True, help="Make the account an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_password_iterations_option
 @click.pass_context
 def create_account(
     ctx: click.Context, email: str, is_admin: bool, password_stdin: bool, password_iterations: int
@@ -359,14 +375,7 @@ def create_account(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        settings = ControlSettings(
-            database_url="",
-            session_secrets=("unused-by-the-admin-cli" * 2,),
-            password_iterations=password_iterations,
-        )
-    except SettingsError as exc:
-        raise click.UsageError(f"--password-iterations: {exc}") from exc
+    settings = _password_settings(password_iterations)
     with _db(ctx) as session:
         account = accounts.sign_up(
             session, settings, email=email, password=password, now=_now(), is_admin=is_admin
@@ -381,27 +390,13 @@ def create_account(
     is_flag=True,
     help="Read the new password from standard input instead of generating one.",
 )
-@click.option(
-    "--password-iterations",
-    envvar="MODELPILOT_PASSWORD_ITERATIONS",
-    default=DEFAULT_PASSWORD_ITERATIONS,
-    show_default=True,
-    type=int,
-    help="PBKDF2-HMAC-SHA256 iterations for the password (env MODELPILOT_PASSWORD_ITERATIONS).",
-)
+@_password_iterations_option
 @click.pass_context
 def reset_password(ctx: click.Context, email: str, password_stdin: bool, password_iterations: int) -> None:
     """Give the account EMAIL a new password and sign it out everywhere; a generated password is
     printed this once. (Under `modelpilot up`, EMAIL is you@modelpilot.local.)"""
     chosen = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    try:
-        settings = ControlSettings(
-            database_url="",
-            session_secrets=("unused-by-the-admin-cli" * 2,),
-            password_iterations=password_iterations,
-        )
-    except SettingsError as exc:
-        raise click.UsageError(f"--password-iterations: {exc}") from exc
+    settings = _password_settings(password_iterations)
     with _db(ctx) as session:
         account = accounts.find_account(session, email=email)
         password = accounts.reset_password(session, settings, account_id=account.id, new=chosen, now=_now())
