@@ -95,6 +95,25 @@ def test_good_verdicts_let_the_policy_route_what_the_prior_doubted():
     proven = tally_outcomes([OutcomeRow("code", OPUS, cheapest, False, 0, 0, judged=200, acceptable=200)])
     warm = decide_route(catalog, hard, outcomes=proven, ttl_s=300, now=NOW)
     assert (warm.routed, warm.model) == (True, cheapest)
+    # The explanation names the measured evidence, unweighted: what a user can check on the
+    # quality page.
+    assert "200 of 200 paired checks acceptable" in warm.explanation
+
+
+def test_the_explanation_counts_paired_checks_once_each():
+    mixed = tally_outcomes([OutcomeRow("code", OPUS, HAIKU, False, 30, 0, judged=12, acceptable=9)])
+    tally = mixed.of("code", OPUS, HAIKU)
+    assert (tally.judged, tally.acceptable) == (12, 9)
+    # An unattributed escalation keeps the cell's paired-check counts.
+    escalated = tally_outcomes(
+        [
+            OutcomeRow("code", OPUS, HAIKU, False, 0, 0, judged=3, acceptable=1),
+            OutcomeRow("code", OPUS, OPUS, True, 2, 0),
+        ]
+    )
+    cell = escalated.of("code", OPUS, HAIKU)
+    assert cell.failures == 5 * 2 + 2  # two weighted failed verdicts, two unattributed escalations
+    assert (cell.judged, cell.acceptable) == (3, 1)
 
 
 def test_deployment_outcomes_read_verdicts_of_routed_and_unrouted_checks(engine):

@@ -29,6 +29,9 @@ class Estimate:
     #: Verdicts the proxy's local learner had learned from when it scored the request (0: the
     #: estimate started from the offline prior).
     learned_verdicts: int = 0
+    #: The cell's paired checks (judged, of which acceptable): the candidate's measured quality.
+    judged: int = 0
+    acceptable: int = 0
 
 
 def estimate(prior: float, tally: Tally, *, strength: float) -> Estimate:
@@ -43,7 +46,12 @@ def estimate(prior: float, tally: Tally, *, strength: float) -> Estimate:
     mean = alpha / total
     spread = math.sqrt(mean * (1.0 - mean) / (total + 1.0))
     return Estimate(
-        prior=prior, mean=mean, upper=min(1.0, mean + _Z_UPPER * spread), outcomes=round(tally.total)
+        prior=prior,
+        mean=mean,
+        upper=min(1.0, mean + _Z_UPPER * spread),
+        outcomes=round(tally.total),
+        judged=tally.judged,
+        acceptable=tally.acceptable,
     )
 
 
@@ -76,6 +84,7 @@ def estimate_learned(learned: float, tally: Tally, *, verdicts: int, strength: f
     (0.725, 0.4)
     """
     learned = min(max(learned, 0.0), 1.0)
+    judged, acceptable = tally.judged, tally.acceptable
     tally = tally.routed
     weight = strength + max(verdicts, 0)
     total = tally.total
@@ -90,4 +99,6 @@ def estimate_learned(learned: float, tally: Tally, *, verdicts: int, strength: f
         upper=min(1.0, mean + _Z_UPPER * spread),
         outcomes=round(total),
         learned_verdicts=max(verdicts, 0),
+        judged=judged,
+        acceptable=acceptable,
     )

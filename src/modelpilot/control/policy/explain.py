@@ -23,6 +23,11 @@ def _outcomes(estimate: Estimate) -> str:
     if estimate.learned_verdicts > 0:
         n = estimate.learned_verdicts
         parts.append(f"learned locally from {n:,} verdict" + ("" if n == 1 else "s"))
+    if estimate.judged > 0:
+        n = estimate.judged
+        parts.append(
+            f"{estimate.acceptable:,} of {n:,} paired check" + ("" if n == 1 else "s") + " acceptable"
+        )
     if estimate.outcomes > 0:
         parts.append(f"{estimate.outcomes:,} outcome" + ("" if estimate.outcomes == 1 else "s"))
     return ", ".join(parts) or "prior only"

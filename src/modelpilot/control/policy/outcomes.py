@@ -69,6 +69,10 @@ class Tally:
     #: the same evidence, so two tallies with the same totals compare equal).
     verdict_successes: float = field(default=0.0, compare=False)
     verdict_failures: float = field(default=0.0, compare=False)
+    #: The paired checks behind those verdicts, unweighted: how many were judged and how many of
+    #: them found the candidate acceptable (for the decision's explanation).
+    judged: int = field(default=0, compare=False)
+    acceptable: int = field(default=0, compare=False)
 
     @property
     def total(self) -> float:
@@ -100,7 +104,14 @@ class Outcomes:
         extra = self.unattributed.get((category, requested), 0.0)
         if not extra:
             return tally
-        return Tally(tally.successes, tally.failures + extra, tally.verdict_successes, tally.verdict_failures)
+        return Tally(
+            tally.successes,
+            tally.failures + extra,
+            tally.verdict_successes,
+            tally.verdict_failures,
+            tally.judged,
+            tally.acceptable,
+        )
 
 
 def tally_outcomes(rows: Iterable[OutcomeRow], *, verdict_weight: float = VERDICT_WEIGHT) -> Outcomes:
@@ -110,6 +121,8 @@ def tally_outcomes(rows: Iterable[OutcomeRow], *, verdict_weight: float = VERDIC
     escalations: dict[tuple[str, str], float] = defaultdict(float)
     verdict_successes: dict[tuple[str, str, str], float] = defaultdict(float)
     verdict_failures: dict[tuple[str, str, str], float] = defaultdict(float)
+    judged: dict[tuple[str, str, str], int] = defaultdict(int)
+    judged_acceptable: dict[tuple[str, str, str], int] = defaultdict(int)
     # Routed successes alone, to share escalations by (verdicts are not routed requests).
     served: dict[tuple[str, str, str], float] = defaultdict(float)
     for row in rows:
@@ -131,6 +144,8 @@ def tally_outcomes(rows: Iterable[OutcomeRow], *, verdict_weight: float = VERDIC
             failures[key] += verdict_weight * (row.judged - acceptable)
             verdict_successes[key] += verdict_weight * acceptable
             verdict_failures[key] += verdict_weight * (row.judged - acceptable)
+            judged[key] += row.judged
+            judged_acceptable[key] += acceptable
     keys = set(successes) | set(failures)
     unattributed: dict[tuple[str, str], float] = {}
     for cell, count in escalations.items():
@@ -147,6 +162,8 @@ def tally_outcomes(rows: Iterable[OutcomeRow], *, verdict_weight: float = VERDIC
             failures.get(key, 0.0),
             verdict_successes.get(key, 0.0),
             verdict_failures.get(key, 0.0),
+            judged.get(key, 0),
+            judged_acceptable.get(key, 0),
         )
         for key in keys
     }
