@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from modelpilot.control import dashboard
 from modelpilot.control.app import create_app
 from modelpilot.control.settings import ControlSettings
 from modelpilot.control.usage import usage_breakdown
@@ -119,7 +120,7 @@ async def test_each_counter_reaches_every_place(
     # Storage: the column of the same name holds it (and every other counter its own value).
     assert stored_counters(engine) == values
 
-    # The sums behind the dashboard and billing.
+    # The sums behind billing and the dashboards.
     with Session(engine) as session:
         breakdown = usage_breakdown(
             session,
@@ -128,9 +129,16 @@ async def test_each_counter_reaches_every_place(
             start=HOUR,
             end=HOUR + timedelta(hours=1),
         )
+        day = HOUR.date().isoformat()
+        period = dashboard.choose_period("custom", start=day, end=day, now=clock.now)
+        summary = dashboard.account_summary(
+            session, account_id=uuid.UUID(tenant.account_id), deployment_id=None, period=period
+        )
     assert getattr(breakdown.totals, counter) == expected
     (route,) = breakdown.by_route
     assert {name: getattr(route.totals, name) for name in COUNTERS} == values
+    assert getattr(summary.totals, counter) == expected
+    assert {name: getattr(summary.totals, name) for name in COUNTERS} == values
 
     # The console's JSON and its CSV export.
     response = await tenant.client.get(f"/api/deployments/{deployment}/usage")
