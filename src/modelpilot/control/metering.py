@@ -93,8 +93,9 @@ def _merge(rows: list[MeterRow]) -> list[UsageDelta]:
     sums: dict[tuple[object, ...], Counter[str]] = defaultdict(Counter)
     for row in rows:
         key = tuple(_stored(getattr(row, name)) for name in BUCKET_KEY)
-        sums[key].update({name: getattr(row, name) for name in COUNTERS})
-        sums[key]["acceptable"] += min(row.acceptable, row.judged) - row.acceptable
+        counters = {name: getattr(row, name) for name in COUNTERS}
+        counters["acceptable"] = min(row.acceptable, row.judged)  # no share ever passes 100 %
+        sums[key].update(counters)
     return [
         UsageDelta(bucket=dict(zip(BUCKET_KEY, key, strict=True)), counters=dict(counters))
         for key, counters in sums.items()

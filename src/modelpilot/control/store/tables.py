@@ -178,6 +178,7 @@ class UsageAggregate(Base):
 # they were added to existing tables). Declarative maps columns assigned after the class.
 for _name in COUNTERS:
     setattr(UsageAggregate, _name, mapped_column(_name, BigInteger, nullable=False, default=0))
+del _name
 
 
 #: The columns of ``usage_aggregates`` for queries, by name (``usage_columns.requests``): the
