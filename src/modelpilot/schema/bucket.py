@@ -5,7 +5,7 @@ A bucket is one hour x category x requested x served x routed x escalated (of on
 either side). Every other field of ``MeterRow`` is an additive counter: a bounded non-negative
 integer that rows of one bucket add up. The proxy's spool, the control plane's table, its
 ingestion upsert, the usage sums and the CSV export are built from these names, so a counter
-added to the wire model reaches each of them (``tests/schema/test_usage_columns.py`` follows
+added to the wire model reaches each of them (``tests/control/test_usage_columns.py`` follows
 every counter from the spool to the console's JSON and CSV).
 """
 
