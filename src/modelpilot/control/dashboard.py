@@ -5,7 +5,7 @@ chosen period, summed into a time series, routing shares and breakdowns. The ari
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from modelpilot.control.errors import InvalidRequestError
 from modelpilot.control.quality import Quality, measure
 from modelpilot.control.store.tables import Deployment, UsageAggregate
+from modelpilot.schema.bucket import COUNTERS
 
 Step = Literal["hour", "day"]
 PRESETS = {"7d": 7, "30d": 30, "90d": 90}
@@ -73,25 +74,26 @@ def choose_period(name: str | None, *, start: str | None, end: str | None, now: 
     return Period(name=name, start=begin, end=finish, step=step)
 
 
+#: Sums besides the bucket's counters: requests routed, requests escalated, and shadow mode's
+#: "would have saved" (estimated as in :mod:`modelpilot.control.usage`; reported, never billed).
+_DERIVED = ("routed", "escalated", "would_save_micros")
+_SUMMED = frozenset(COUNTERS + _DERIVED)
+
+
 @dataclass(slots=True)
 class Totals:
-    """Summed usage; money in integer micro-dollars."""
+    """Summed usage: every counter of the usage bucket by name (``totals.requests``,
+    ``totals.judged``, ...; :data:`~modelpilot.schema.bucket.COUNTERS`) and ``routed``,
+    ``escalated`` and ``would_save_micros``. Paired checks' spend (``calibration_cost_micros``)
+    is never in actual cost or savings. Money in integer micro-dollars."""
 
-    requests: int = 0
-    routed: int = 0
-    escalated: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    actual_cost_micros: int = 0
-    baseline_cost_micros: int = 0
-    #: Shadow mode: requests routing would have sent to a cheaper model, and what that would
-    #: have saved (estimated as in :mod:`modelpilot.control.usage`). Reported, never billed.
-    shadow_requests: int = 0
-    would_save_micros: int = 0
-    #: Paired checks: verdicts, acceptable ones, and their spend (never in actual or savings).
-    judged: int = 0
-    acceptable: int = 0
-    calibration_cost_micros: int = 0
+    sums: Counter[str] = field(default_factory=Counter)
+
+    def __getattr__(self, name: str) -> int:
+        # Only called for names that are not attributes: the sums, by name.
+        if name in _SUMMED:
+            return self.sums[name]
+        raise AttributeError(name)
 
     @property
     def savings_micros(self) -> int:
@@ -102,23 +104,16 @@ class Totals:
         return measure(judged=self.judged, acceptable=self.acceptable, target=target)
 
     def add(self, row: UsageAggregate) -> None:
-        self.requests += row.requests
-        self.routed += row.requests if row.routed else 0
-        self.escalated += row.requests if row.escalated else 0
-        self.input_tokens += row.input_tokens
-        self.output_tokens += row.output_tokens
-        self.actual_cost_micros += row.actual_cost_micros
-        self.baseline_cost_micros += row.baseline_cost_micros
-        # Columns with defaults read None on a row not yet flushed: zero, like the database.
-        shadow_requests = row.shadow_requests or 0
-        self.shadow_requests += shadow_requests
-        if shadow_requests and row.requests:
-            self.would_save_micros += row.actual_cost_micros // row.requests * shadow_requests - (
-                row.shadow_cost_micros or 0
+        counters = row.counters()
+        self.sums.update(counters)
+        requests = counters["requests"]
+        self.sums["routed"] += requests if row.routed else 0
+        self.sums["escalated"] += requests if row.escalated else 0
+        shadow_requests = counters["shadow_requests"]
+        if shadow_requests and requests:
+            self.sums["would_save_micros"] += (
+                counters["actual_cost_micros"] // requests * shadow_requests - counters["shadow_cost_micros"]
             )
-        self.judged += row.judged or 0
-        self.acceptable += row.acceptable or 0
-        self.calibration_cost_micros += row.calibration_cost_micros or 0
 
 
 @dataclass(frozen=True, slots=True)

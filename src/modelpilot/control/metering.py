@@ -10,9 +10,10 @@ wire schema has already bounded the counters. A batch outside it is refused whol
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import Enum
 
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from modelpilot.control.store.queries import ingestion as queries
 from modelpilot.control.store.queries.ingestion import UsageDelta
 from modelpilot.control.store.tables import Deployment
 from modelpilot.control.store.tables import LogRecord as LogRow
+from modelpilot.schema.bucket import BUCKET_KEY, COUNTERS
 from modelpilot.schema.catalog import Catalog
 from modelpilot.schema.wire import UNKNOWN_MODEL, IngestAck, LogBatch, MeterBatch, MeterRow, TelemetryBatch
 
@@ -82,20 +84,22 @@ def check_log_batch(
     _refuse(problems)
 
 
-_Bucket = tuple[datetime, str, str, str, bool, bool]
+def _stored(value: object) -> object:
+    return value.value if isinstance(value, Enum) else value
 
 
 def _merge(rows: list[MeterRow]) -> list[UsageDelta]:
     # Rows of one batch that share a bucket are summed first: one upsert per bucket.
-    sums: dict[_Bucket, list[int]] = defaultdict(lambda: [0] * len(queries.SUMMED))
+    sums: dict[tuple[object, ...], Counter[str]] = defaultdict(Counter)
     for row in rows:
-        key = (row.hour, row.category.value, row.requested_model, row.served_model, row.routed, row.escalated)
-        values = [
-            min(row.acceptable, row.judged) if name == "acceptable" else getattr(row, name)
-            for name in queries.SUMMED
-        ]
-        sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
-    return [UsageDelta(*key, *values) for key, values in sums.items()]
+        key = tuple(_stored(getattr(row, name)) for name in BUCKET_KEY)
+        counters = {name: getattr(row, name) for name in COUNTERS}
+        counters["acceptable"] = min(row.acceptable, row.judged)  # no share ever passes 100 %
+        sums[key].update(counters)
+    return [
+        UsageDelta(bucket=dict(zip(BUCKET_KEY, key, strict=True)), counters=dict(counters))
+        for key, counters in sums.items()
+    ]
 
 
 def ingest_meter(session: Session, *, deployment: Deployment, batch: MeterBatch, now: datetime) -> IngestAck:

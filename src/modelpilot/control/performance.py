@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelpilot.control.store.tables import TelemetryReport, UsageAggregate
+from modelpilot.control.store.tables import TelemetryReport, UsageAggregate, usage_columns
 
 #: The histogram's buckets, in order, with the upper bound each stands for (ms).
 BUCKETS: tuple[tuple[str, int], ...] = (
@@ -96,7 +96,7 @@ def daily_performance(
     escalated: dict[date, int] = defaultdict(int)
     for row in session.execute(
         select(
-            UsageAggregate.hour, UsageAggregate.routed, UsageAggregate.escalated, UsageAggregate.requests
+            UsageAggregate.hour, UsageAggregate.routed, UsageAggregate.escalated, usage_columns.requests
         ).where(UsageAggregate.deployment_id == deployment_id, UsageAggregate.hour >= start)
     ):
         day = row.hour.date()

@@ -96,19 +96,21 @@ def _probe_metering(session: Session, now: datetime) -> None:
         raise ProbeFailedError("a fresh batch id was already claimed")
     hour = now.replace(minute=0, second=0, microsecond=0)
     delta = UsageDelta(
-        hour=hour,
-        category="qa",
-        requested_model="claude-probe",
-        served_model="claude-probe",
-        routed=False,
-        escalated=False,
-        requests=1,
-        input_tokens=1,
-        output_tokens=1,
-        cache_write_tokens=0,
-        cache_read_tokens=0,
-        actual_cost_micros=1,
-        baseline_cost_micros=1,
+        bucket={
+            "hour": hour,
+            "category": "qa",
+            "requested_model": "claude-probe",
+            "served_model": "claude-probe",
+            "routed": False,
+            "escalated": False,
+        },
+        counters={
+            "requests": 1,
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "actual_cost_micros": 1,
+            "baseline_cost_micros": 1,
+        },
     )
     ingestion_queries.add_usage(session, deployment_id=deployment.id, deltas=[delta])
     rows = ingestion_queries.list_usage(session, deployment_id=deployment.id)

@@ -33,27 +33,22 @@ _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 @dataclass(frozen=True, slots=True)
 class UsageTotals:
-    """Summed usage. Money is integer micro-dollars."""
+    """Summed usage: every counter of the usage bucket (``totals.requests``,
+    ``totals.calibration_cost_micros``, ...; :data:`~modelpilot.schema.bucket.COUNTERS`) and the
+    sums derived from them (``routed_requests``, ``escalated_requests``, and shadow mode's
+    ``would_save_micros``, an estimate never billed; see the module docstring). Paired checks'
+    spend (``calibration_cost_micros``) is apart from actual and baseline: never in savings or
+    fees. Money is integer micro-dollars."""
 
-    requests: int = 0
-    routed_requests: int = 0
-    escalated_requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_write_tokens: int = 0
-    cache_read_tokens: int = 0
-    actual_cost_micros: int = 0
-    baseline_cost_micros: int = 0
-    feedback_reports: int = 0
-    shadow_requests: int = 0
-    shadow_cost_micros: int = 0
-    #: Shadow mode's "would have saved" (an estimate; see the module docstring). Never billed.
-    would_save_micros: int = 0
-    #: Paired checks: verdicts on a cheaper model's answer, those found acceptable, and what
-    #: the checks' extra calls cost (apart from actual and baseline: never in savings or fees).
-    judged: int = 0
-    acceptable: int = 0
-    calibration_cost_micros: int = 0
+    #: The sums in ``queries.SUM_NAMES`` order.
+    sums: tuple[int, ...] = (0,) * len(queries.SUM_NAMES)
+
+    def __getattr__(self, name: str) -> int:
+        # Only called for names that are not attributes: the sums, by name.
+        try:
+            return self.sums[_SUM_INDEX[name]]
+        except KeyError:
+            raise AttributeError(name) from None
 
     @property
     def savings_micros(self) -> int:
@@ -61,16 +56,15 @@ class UsageTotals:
         return self.baseline_cost_micros - self.actual_cost_micros
 
     def __add__(self, other: UsageTotals) -> UsageTotals:
-        return UsageTotals(*(a + b for a, b in zip(_values(self), _values(other), strict=True)))
+        return UsageTotals(tuple(a + b for a, b in zip(self.sums, other.sums, strict=True)))
 
 
-def _values(totals: UsageTotals) -> tuple[int, ...]:
-    return tuple(getattr(totals, name) for name in UsageTotals.__slots__)
+_SUM_INDEX = {name: index for index, name in enumerate(queries.SUM_NAMES)}
 
 
 def totals_of(sums: tuple[Any, ...]) -> UsageTotals:
     """Totals from one query row's sums (``queries.SUM_NAMES`` order)."""
-    return UsageTotals(**dict(zip(queries.SUM_NAMES, (int(v) for v in sums), strict=True)))
+    return UsageTotals(tuple(int(v) for v in sums))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelpilot.proxy.recording import RequestRecord
+from modelpilot.schema.bucket import COUNTERS
 from modelpilot.schema.catalog import Catalog
 from modelpilot.schema.pricing import cost_micros
 from modelpilot.schema.usage import Usage
@@ -74,6 +75,26 @@ class Charge:
     @property
     def savings_micros(self) -> int:
         return self.baseline_micros - self.actual_micros
+
+    def counters(self) -> tuple[int, ...]:
+        """The bucket's counters this charge adds, in the wire's order (:data:`COUNTERS`)."""
+        return tuple(getattr(self, field) for field in CHARGE_FIELDS.values())
+
+
+#: The Charge field that holds each wire counter: the same name, but for money, which the
+#: charge names by what it is (``actual_micros`` for the wire's ``actual_cost_micros``).
+CHARGE_FIELDS: dict[str, str] = {
+    name: {
+        "actual_cost_micros": "actual_micros",
+        "baseline_cost_micros": "baseline_micros",
+        "shadow_cost_micros": "shadow_micros",
+        "calibration_cost_micros": "calibration_micros",
+    }.get(name, name)
+    for name in COUNTERS
+}
+_unheld = set(CHARGE_FIELDS.values()) - set(Charge.__dataclass_fields__)
+if _unheld:
+    raise TypeError(f"Charge holds no field for the wire counters {sorted(_unheld)}")
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -241,6 +262,7 @@ def escalation_reason_of(failure: str | None) -> EscalationReason:
 
 
 __all__ = [
+    "CHARGE_FIELDS",
     "Charge",
     "charge_request",
     "escalation_reason_of",

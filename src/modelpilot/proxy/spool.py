@@ -67,33 +67,27 @@ import orjson
 from pydantic import ValidationError
 
 from modelpilot.proxy.accounting import Charge
+from modelpilot.schema.bucket import BUCKET_KEY, COUNTERS, counter_bound
 from modelpilot.schema.wire import LogBatch, LogRecord, MeterBatch, MeterRow
 
 log = logging.getLogger("modelpilot.proxy.spool")
 
-_PENDING = """
+#: A bucket of one deployment (a keyed hash of its key; see :func:`deployment_fingerprint`).
+_KEY = ("deployment", *BUCKET_KEY)
+_COLUMNS = _KEY + COUNTERS
+
+
+def _sql_type(name: str) -> str:
+    # SQLite has no boolean: routed and escalated are stored as 0/1.
+    return "INTEGER" if MeterRow.model_fields[name].annotation is bool else "TEXT"
+
+
+_BUCKET_COLUMNS = "".join(f"\n    {name} {_sql_type(name)} NOT NULL," for name in BUCKET_KEY)
+_COUNTER_COLUMNS = "".join(f"\n    {name} INTEGER NOT NULL DEFAULT 0," for name in COUNTERS)
+_PENDING = f"""
 CREATE TABLE IF NOT EXISTS pending (
-    deployment TEXT NOT NULL DEFAULT '',
-    hour TEXT NOT NULL,
-    category TEXT NOT NULL,
-    requested_model TEXT NOT NULL,
-    served_model TEXT NOT NULL,
-    routed INTEGER NOT NULL,
-    escalated INTEGER NOT NULL,
-    requests INTEGER NOT NULL,
-    input_tokens INTEGER NOT NULL,
-    output_tokens INTEGER NOT NULL,
-    cache_write_tokens INTEGER NOT NULL,
-    cache_read_tokens INTEGER NOT NULL,
-    actual_cost_micros INTEGER NOT NULL,
-    baseline_cost_micros INTEGER NOT NULL,
-    feedback_reports INTEGER NOT NULL DEFAULT 0,
-    shadow_requests INTEGER NOT NULL DEFAULT 0,
-    shadow_cost_micros INTEGER NOT NULL DEFAULT 0,
-    judged INTEGER NOT NULL DEFAULT 0,
-    acceptable INTEGER NOT NULL DEFAULT 0,
-    calibration_cost_micros INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (deployment, hour, category, requested_model, served_model, routed, escalated)
+    deployment TEXT NOT NULL DEFAULT '',{_BUCKET_COLUMNS}{_COUNTER_COLUMNS}
+    PRIMARY KEY ({", ".join(_KEY)})
 );
 """
 _SCHEMA = (
@@ -119,43 +113,15 @@ CREATE TABLE IF NOT EXISTS calibration_spend (day TEXT PRIMARY KEY, spent_micros
 """
 )
 
-_KEY = ("deployment", "hour", "category", "requested_model", "served_model", "routed", "escalated")
-_SUMS = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "actual_cost_micros",
-    "baseline_cost_micros",
-    "feedback_reports",
-    "shadow_requests",
-    "shadow_cost_micros",
-    "judged",
-    "acceptable",
-    "calibration_cost_micros",
-)
-#: Columns added to ``pending`` after the first release; an older spool file gains them on open.
-_ADDED_COLUMNS = (
-    "feedback_reports",
-    "shadow_requests",
-    "shadow_cost_micros",
-    "judged",
-    "acceptable",
-    "calibration_cost_micros",
-)
-#: What tells a fresh row from an updated one: a fresh row holds exactly the charge's values.
-_FRESH = ("requests", "feedback_reports", "judged", "calibration_cost_micros")
-_COLUMNS = _KEY + _SUMS
 _UPSERT = (
     f"INSERT INTO pending ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
     f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
-    + ", ".join(f"{name} = {name} + excluded.{name}" for name in _SUMS)
-    + f" RETURNING {', '.join(_FRESH)}"
+    + ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTERS)
+    + f" RETURNING {', '.join(COUNTERS)}"
 )
 _ADD_TO_EXISTING = (
     "UPDATE pending SET "
-    + ", ".join(f"{name} = {name} + ?" for name in _SUMS)
+    + ", ".join(f"{name} = {name} + ?" for name in COUNTERS)
     + " WHERE "
     + " AND ".join(f"{name} = ?" for name in _KEY)
 )
@@ -165,14 +131,8 @@ _METER = "meter"
 _LOGS = "logs"
 
 
-def _upper_bound(metadata: list[Any]) -> int:
-    return min(
-        item.le for item in metadata if isinstance(item, annotated_types.Le) and isinstance(item.le, int)
-    )
-
-
 #: What one MeterRow may carry (the wire contract's bounds); bigger sums are split across rows.
-_ROW_LIMITS = {name: _upper_bound(MeterRow.model_fields[name].metadata) for name in _SUMS}
+_ROW_LIMITS = {name: counter_bound(name) for name in COUNTERS}
 _BATCH_MAX_ROWS = min(
     int(item.max_length)
     for item in MeterBatch.model_fields["rows"].metadata
@@ -225,30 +185,23 @@ class Backlog:
 
 def _wire_rows(values: dict[str, Any]) -> list[MeterRow]:
     """One spool row as MeterRows, split evenly when a sum exceeds what one row may carry."""
-    parts = max(-(-values[name] // _ROW_LIMITS[name]) for name in _SUMS)
+    parts = max(-(-values[name] // _ROW_LIMITS[name]) for name in COUNTERS)
     # Each part needs a request (or, in a feedback-only or calibration row, a report or a
     # verdict) of its own.
     parts = max(1, min(parts, values["requests"] or values["feedback_reports"] or values["judged"] or 1))
     rows = []
     for index in range(parts):
-        share = {name: values[name] // parts + (index < values[name] % parts) for name in _SUMS}
-        rows.append(
-            MeterRow(
-                hour=datetime.fromisoformat(values["hour"]),
-                category=values["category"],
-                requested_model=values["requested_model"],
-                served_model=values["served_model"],
-                routed=bool(values["routed"]),
-                escalated=bool(values["escalated"]),
-                **share,
-            )
-        )
+        share = {name: values[name] // parts + (index < values[name] % parts) for name in COUNTERS}
+        key = {name: values[name] for name in BUCKET_KEY} | {"hour": datetime.fromisoformat(values["hour"])}
+        # Validation reads the stored category text and 0/1 back as the wire's enum and booleans.
+        rows.append(MeterRow.model_validate(key | share))
     return rows
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    # A spool file written before a counter existed gains it (zero in its rows) on open.
     present = {row[1] for row in connection.execute("PRAGMA table_info(pending)")}
-    for name in _ADDED_COLUMNS:
+    for name in COUNTERS:
         if name not in present:
             connection.execute(f"ALTER TABLE pending ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
 
@@ -282,6 +235,15 @@ def _add_deployment(connection: sqlite3.Connection, deployment: str) -> None:
         connection.execute("ROLLBACK")
         raise
     connection.execute("COMMIT")
+
+
+def _stored(value: object) -> object:
+    """A bucket key value as the spool stores it (ISO hour, category text, 0/1)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return str(value)
 
 
 #: The deployment of rows recorded by a proxy without a control plane (never sent).
@@ -459,41 +421,14 @@ class Spool:
         return int(found[0]) if found is not None else 0
 
     def _add(self, charge: Charge) -> bool:
-        key = (
-            self.deployment,
-            charge.hour.isoformat(),
-            charge.category.value,
-            charge.requested_model,
-            charge.served_model,
-            int(charge.routed),
-            int(charge.escalated),
-        )
-        sums = (
-            charge.requests,
-            charge.input_tokens,
-            charge.output_tokens,
-            charge.cache_write_tokens,
-            charge.cache_read_tokens,
-            charge.actual_micros,
-            charge.baseline_micros,
-            charge.feedback_reports,
-            charge.shadow_requests,
-            charge.shadow_micros,
-            charge.judged,
-            charge.acceptable,
-            charge.calibration_micros,
-        )
+        key = (self.deployment, *(_stored(getattr(charge, name)) for name in BUCKET_KEY))
+        sums = charge.counters()
         if self._rows < self.max_rows:
             # One statement, one transaction: the row is new or the sums grow, atomically.
             # fetchall() runs the statement to its end, which is what commits it.
             (found,) = self._db.execute(_UPSERT, key + sums).fetchall()
             # A fresh row holds exactly this charge; an updated one holds more.
-            if tuple(found) == (
-                charge.requests,
-                charge.feedback_reports,
-                charge.judged,
-                charge.calibration_micros,
-            ):
+            if tuple(found) == sums:
                 self._rows += 1
             return True
         if self._db.execute(_ADD_TO_EXISTING, sums + key).rowcount == 1:

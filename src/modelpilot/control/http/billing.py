@@ -29,6 +29,7 @@ from modelpilot.control.store.queries import billing as billing_queries
 from modelpilot.control.store.queries import ingestion as log_queries
 from modelpilot.control.store.tables import Invoice, InvoiceLine, LogRecord, UsageAggregate
 from modelpilot.control.usage import UsageTotals
+from modelpilot.schema.bucket import BUCKET_KEY, COUNTERS
 
 Reader = Annotated[ActiveSession, Depends(current_session)]
 _PAGE = 1_000
@@ -216,31 +217,23 @@ def _paged(
         after = key(page[-1])
 
 
-USAGE_COLUMNS = (
-    "hour",
-    "category",
-    "requested_model",
-    "served_model",
-    "routed",
-    "escalated",
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "baseline_cost_usd",
-    "actual_cost_usd",
-    "net_savings_usd",
-    "baseline_cost_micros",
-    "actual_cost_micros",
-    "net_savings_micros",
-    "feedback_reports",
-    "shadow_requests",
-    "shadow_cost_micros",
-    "judged",
-    "acceptable",
-    "calibration_cost_usd",
-    "calibration_cost_micros",
+#: How an export shows some counters: the bill's figures (baseline, actual, net savings) in
+#: dollars then micros where ``actual_cost_micros`` comes, and calibration spend in both units.
+#: Every other counter is one column of its own name, in the wire's order.
+_USAGE_COUNTER_COLUMNS = {
+    "actual_cost_micros": (
+        "baseline_cost_usd",
+        "actual_cost_usd",
+        "net_savings_usd",
+        "baseline_cost_micros",
+        "actual_cost_micros",
+        "net_savings_micros",
+    ),
+    "baseline_cost_micros": (),
+    "calibration_cost_micros": ("calibration_cost_usd", "calibration_cost_micros"),
+}
+USAGE_COLUMNS = BUCKET_KEY + tuple(
+    column for name in COUNTERS for column in _USAGE_COUNTER_COLUMNS.get(name, (name,))
 )
 
 LOG_COLUMNS = (
@@ -283,33 +276,18 @@ INVOICE_COLUMNS = (
 
 
 def _usage_row(row: UsageAggregate) -> list[Any]:
-    savings = row.baseline_cost_micros - row.actual_cost_micros
-    return [
-        row.hour.isoformat(),
-        row.category,
-        row.requested_model,
-        row.served_model,
-        str(row.routed).lower(),
-        str(row.escalated).lower(),
-        row.requests,
-        row.input_tokens,
-        row.output_tokens,
-        row.cache_write_tokens,
-        row.cache_read_tokens,
-        dollars(row.baseline_cost_micros),
-        dollars(row.actual_cost_micros),
-        dollars(savings),
-        row.baseline_cost_micros,
-        row.actual_cost_micros,
-        savings,
-        row.feedback_reports,
-        row.shadow_requests,
-        row.shadow_cost_micros,
-        row.judged,
-        row.acceptable,
-        dollars(row.calibration_cost_micros),
-        row.calibration_cost_micros,
-    ]
+    values: dict[str, Any] = {name: getattr(row, name) for name in BUCKET_KEY} | row.counters()
+    values["net_savings_micros"] = values["baseline_cost_micros"] - values["actual_cost_micros"]
+    return [_usage_cell(values, column) for column in USAGE_COLUMNS]
+
+
+def _usage_cell(values: dict[str, Any], column: str) -> Any:
+    if column.endswith("_usd"):
+        return dollars(values[column.removesuffix("_usd") + "_micros"])
+    value = values[column]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).lower() if isinstance(value, bool) else value
 
 
 def _log_row(row: LogRecord) -> list[Any]:

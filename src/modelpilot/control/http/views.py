@@ -12,6 +12,7 @@ from modelpilot.control import dashboard
 from modelpilot.control.policy.settings import RoutingSettings
 from modelpilot.control.quality import Quality, Status
 from modelpilot.control.store import tables
+from modelpilot.schema.bucket import BUCKET_KEY
 
 #: The body of ``GET``/``PUT /api/deployments/{id}/routing``: the policy's own settings model.
 RoutingSettingsView = RoutingSettings
@@ -109,28 +110,10 @@ class UsageView(View):
 
     @classmethod
     def of(cls, row: tables.UsageAggregate) -> UsageView:
-        return cls(
-            hour=row.hour,
-            category=row.category,
-            requested_model=row.requested_model,
-            served_model=row.served_model,
-            routed=row.routed,
-            escalated=row.escalated,
-            requests=row.requests,
-            input_tokens=row.input_tokens,
-            output_tokens=row.output_tokens,
-            cache_write_tokens=row.cache_write_tokens,
-            cache_read_tokens=row.cache_read_tokens,
-            actual_cost_micros=row.actual_cost_micros,
-            baseline_cost_micros=row.baseline_cost_micros,
-            savings_micros=row.baseline_cost_micros - row.actual_cost_micros,
-            feedback_reports=row.feedback_reports,
-            shadow_requests=row.shadow_requests,
-            shadow_cost_micros=row.shadow_cost_micros,
-            judged=row.judged,
-            acceptable=row.acceptable,
-            calibration_cost_micros=row.calibration_cost_micros,
-        )
+        counters = row.counters()
+        savings = counters["baseline_cost_micros"] - counters["actual_cost_micros"]
+        bucket = {name: getattr(row, name) for name in BUCKET_KEY}
+        return cls.model_validate(bucket | counters | {"savings_micros": savings})
 
 
 class LogView(View):

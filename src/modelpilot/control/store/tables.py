@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from modelpilot.schema.bucket import BUCKET_KEY, COUNTERS
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -150,18 +153,7 @@ class UsageAggregate(Base):
     escalated. Money is integer micro-dollars."""
 
     __tablename__ = "usage_aggregates"
-    __table_args__ = (
-        UniqueConstraint(
-            "deployment_id",
-            "hour",
-            "category",
-            "requested_model",
-            "served_model",
-            "routed",
-            "escalated",
-            name="uq_usage_aggregates_bucket",
-        ),
-    )
+    __table_args__ = (UniqueConstraint("deployment_id", *BUCKET_KEY, name="uq_usage_aggregates_bucket"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     deployment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
@@ -171,22 +163,27 @@ class UsageAggregate(Base):
     served_model: Mapped[str] = mapped_column(String(64))
     routed: Mapped[bool] = mapped_column(Boolean)
     escalated: Mapped[bool] = mapped_column(Boolean)
-    requests: Mapped[int]
-    input_tokens: Mapped[int]
-    output_tokens: Mapped[int]
-    cache_write_tokens: Mapped[int]
-    cache_read_tokens: Mapped[int]
-    actual_cost_micros: Mapped[int]
-    baseline_cost_micros: Mapped[int]
-    feedback_reports: Mapped[int] = mapped_column(default=0)
-    shadow_requests: Mapped[int] = mapped_column(default=0)
-    shadow_cost_micros: Mapped[int] = mapped_column(default=0)
-    #: Paired checks (calibration) of ``served_model`` against ``requested_model``: verdicts, and
-    #: those that found the cheaper answer acceptable. Calibration rows carry ``requests`` = 0.
-    judged: Mapped[int] = mapped_column(default=0)
-    acceptable: Mapped[int] = mapped_column(default=0)
-    #: What paired checks' extra calls cost: never part of actual, baseline, savings or the fee.
-    calibration_cost_micros: Mapped[int] = mapped_column(default=0)
+
+    if TYPE_CHECKING:
+        # The counter columns are added below from the bucket declaration; to the type checker, a
+        # loaded row's other attributes are those counters.
+        def __getattr__(self, name: str) -> int: ...
+
+    def counters(self) -> dict[str, int]:
+        """The row's counters by name (zero where a new row was not flushed yet, as stored)."""
+        return {name: getattr(self, name) or 0 for name in COUNTERS}
+
+
+# One BIGINT column per counter (NOT NULL; the migrations give them server defaults of 0 where
+# they were added to existing tables). Declarative maps columns assigned after the class.
+for _name in COUNTERS:
+    setattr(UsageAggregate, _name, mapped_column(_name, BigInteger, nullable=False, default=0))
+del _name
+
+
+#: The columns of ``usage_aggregates`` for queries, by name (``usage_columns.requests``): the
+#: counters have no typed attribute on the class.
+usage_columns = UsageAggregate.__table__.c
 
 
 class TelemetryReport(Base):

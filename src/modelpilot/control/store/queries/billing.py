@@ -12,65 +12,44 @@ from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from modelpilot.control.store.tables import Account, Deployment, Invoice, InvoiceLine, UsageAggregate
-
-#: The sums every usage query returns, in this order, after its group-by columns.
-SUM_NAMES = (
-    "requests",
-    "routed_requests",
-    "escalated_requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "actual_cost_micros",
-    "baseline_cost_micros",
-    "feedback_reports",
-    "shadow_requests",
-    "shadow_cost_micros",
-    "would_save_micros",
-    "judged",
-    "acceptable",
-    "calibration_cost_micros",
+from modelpilot.control.store.tables import (
+    Account,
+    Deployment,
+    Invoice,
+    InvoiceLine,
+    UsageAggregate,
+    usage_columns,
 )
+from modelpilot.schema.bucket import COUNTERS
+
+#: Sums over a bucket's counters besides the counters' own: requests routed, requests escalated,
+#: and shadow mode's "would have saved".
+DERIVED_SUMS = ("routed_requests", "escalated_requests", "would_save_micros")
+#: The sums every usage query returns, in this order, after its group-by columns.
+SUM_NAMES = COUNTERS + DERIVED_SUMS
 
 
-def _plain(column: Any) -> ColumnElement[Any]:
-    return func.coalesce(func.sum(column), 0)
+def _total(value: Any) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(value), 0)
 
 
 def _sums() -> list[ColumnElement[Any]]:
-    u = UsageAggregate
+    u = usage_columns
     return [
-        _plain(u.requests),
-        func.coalesce(func.sum(case((u.routed, u.requests), else_=0)), 0),
-        func.coalesce(func.sum(case((u.escalated, u.requests), else_=0)), 0),
-        _plain(u.input_tokens),
-        _plain(u.output_tokens),
-        _plain(u.cache_write_tokens),
-        _plain(u.cache_read_tokens),
-        _plain(u.actual_cost_micros),
-        _plain(u.baseline_cost_micros),
-        _plain(u.feedback_reports),
-        _plain(u.shadow_requests),
-        _plain(u.shadow_cost_micros),
+        *(_total(u[name]) for name in COUNTERS),
+        _total(case((u.routed, u.requests), else_=0)),
+        _total(case((u.escalated, u.requests), else_=0)),
         # Shadow "would have saved", estimated per bucket: its mean actual cost per request times
         # the shadow requests, minus their shadow cost (divided first: no BIGINT overflow).
-        func.coalesce(
-            func.sum(
-                case(
-                    (
-                        and_(u.shadow_requests > 0, u.requests > 0),
-                        u.actual_cost_micros // u.requests * u.shadow_requests - u.shadow_cost_micros,
-                    ),
-                    else_=0,
-                )
-            ),
-            0,
+        _total(
+            case(
+                (
+                    and_(u.shadow_requests > 0, u.requests > 0),
+                    u.actual_cost_micros // u.requests * u.shadow_requests - u.shadow_cost_micros,
+                ),
+                else_=0,
+            )
         ),
-        _plain(u.judged),
-        _plain(u.acceptable),
-        _plain(u.calibration_cost_micros),
     ]
 
 

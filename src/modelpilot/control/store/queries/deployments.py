@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from modelpilot.control.store.key_changes import KEEPS_KEY_GRANTS
-from modelpilot.control.store.tables import Account, ApiKey, Deployment, UsageAggregate
+from modelpilot.control.store.tables import Account, ApiKey, Deployment, usage_columns
 
 
 def add_deployment(session: Session, *, account_id: uuid.UUID, name: str, now: datetime) -> Deployment:
@@ -176,7 +176,7 @@ def routed_outcome_sums(
     """Since ``since``, per category x requested x served x escalated: routed requests and their
     feedback reports, and paired-check verdicts (judged, acceptable) whether the policy had chosen
     the served candidate or not. One query on the (deployment, hour, ...) unique index."""
-    u = UsageAggregate
+    u = usage_columns
     rows = session.execute(
         select(
             u.category,

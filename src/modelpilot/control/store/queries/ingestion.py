@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,50 +19,21 @@ from modelpilot.control.store.tables import (
     StatusProbe,
     TelemetryReport,
     UsageAggregate,
+    usage_columns,
 )
+from modelpilot.schema.bucket import BUCKET_KEY, COUNTERS
 
 BIGINT_MAX = 2**63 - 1
-#: The summed columns of a usage bucket, in :class:`UsageDelta`'s field order.
-SUMMED = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "cache_write_tokens",
-    "cache_read_tokens",
-    "actual_cost_micros",
-    "baseline_cost_micros",
-    "feedback_reports",
-    "shadow_requests",
-    "shadow_cost_micros",
-    "judged",
-    "acceptable",
-    "calibration_cost_micros",
-)
 
 
 @dataclass(frozen=True, slots=True)
 class UsageDelta:
-    """Usage to add to one aggregate bucket."""
+    """Usage to add to one aggregate bucket: its key (every field of
+    :data:`~modelpilot.schema.bucket.BUCKET_KEY`, by name) and counters by name (those left out
+    add zero)."""
 
-    hour: datetime
-    category: str
-    requested_model: str
-    served_model: str
-    routed: bool
-    escalated: bool
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cache_write_tokens: int
-    cache_read_tokens: int
-    actual_cost_micros: int
-    baseline_cost_micros: int
-    feedback_reports: int = 0
-    shadow_requests: int = 0
-    shadow_cost_micros: int = 0
-    judged: int = 0
-    acceptable: int = 0
-    calibration_cost_micros: int = 0
+    bucket: Mapping[str, Any]
+    counters: Mapping[str, int]
 
 
 def claim_batch(
@@ -91,22 +62,13 @@ def add_usage(session: Session, *, deployment_id: uuid.UUID, deltas: Iterable[Us
     """Add each delta to its bucket (insert, or add to the existing row)."""
     insert = _insert(session)
     for delta in deltas:
-        values = {name: getattr(delta, name) for name in delta.__slots__}
-        statement = insert(UsageAggregate).values(deployment_id=deployment_id, **values)
+        counters = {name: delta.counters.get(name, 0) for name in COUNTERS}
+        statement = insert(UsageAggregate).values(
+            deployment_id=deployment_id, **{name: delta.bucket[name] for name in BUCKET_KEY}, **counters
+        )
         statement = statement.on_conflict_do_update(
-            index_elements=[
-                "deployment_id",
-                "hour",
-                "category",
-                "requested_model",
-                "served_model",
-                "routed",
-                "escalated",
-            ],
-            set_={
-                name: _saturating_sum(getattr(UsageAggregate, name), getattr(statement.excluded, name))
-                for name in SUMMED
-            },
+            index_elements=["deployment_id", *BUCKET_KEY],
+            set_={name: _saturating_sum(usage_columns[name], statement.excluded[name]) for name in COUNTERS},
         )
         session.execute(statement)
 
