@@ -10,9 +10,8 @@ answer instead of hitting a reset mid-upload (except a streamed upload, already 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -41,7 +40,10 @@ class RequestReader:
 
     __slots__ = (
         "_limits",
+        "_more",
         "_receive",
+        "_size",
+        "_too_large",
         "_watch",
         "document",
         "is_encoded",
@@ -65,6 +67,9 @@ class RequestReader:
         self.requested_model: str | None = None
         self.is_stream = False
         self.upload_error: Exception | None = None
+        self._more = True  # the caller has more body messages to send
+        self._size = 0
+        self._too_large = False
 
     async def read(self, headers: list[tuple[bytes, bytes]]) -> RequestBody:
         """The body to send upstream: bytes, a stream of chunks, or None (no body at all)."""
@@ -84,39 +89,44 @@ class RequestReader:
             return b""
         return self._upload(limits.max_upload_bytes)
 
-    async def _chunks(self, limit: int, *, declared: int | None, drain: bool) -> AsyncGenerator[bytes, None]:
-        """The one loop over the caller's body messages. Beyond ``limit`` bytes: with ``drain``,
-        read on to the end and then raise; without, raise at once."""
-        too_large = declared is not None and declared > limit
-        size = 0
-        more = True
-        while more:
+    async def _pull(self, limit: int, *, drain: bool) -> bytes | None:
+        """The next non-empty chunk of the caller's body, or None at its end: the one loop over
+        its ASGI messages. Beyond ``limit`` bytes (or a declared length beyond it): with
+        ``drain``, read on to the end and then raise; without, raise at once."""
+        while self._more:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 self._watch.mark_disconnected()
                 raise ClientDisconnected
             chunk: bytes = message.get("body", b"")
-            more = message.get("more_body", False)
-            size += len(chunk)
-            if size > limit:
-                too_large = True
+            self._more = message.get("more_body", False)
+            self._size += len(chunk)
+            if self._size > limit:
+                self._too_large = True
                 if not drain:
                     raise RequestTooLargeError(f"request body exceeds the {limit} byte limit")
-            if chunk and not too_large:
-                yield chunk
-        if too_large:
+            if chunk and not self._too_large:
+                return chunk
+        if self._too_large:
             raise RequestTooLargeError(f"request body exceeds the {limit} byte limit for {self.path}")
+        return None
 
     async def _read_whole(self, limit: int, declared: int | None) -> bytes:
-        parts = [chunk async for chunk in self._chunks(limit, declared=declared, drain=True)]
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        self._too_large = declared is not None and declared > limit
+        first = await self._pull(limit, drain=True)
+        if first is None:
+            return b""
+        parts = [first]
+        # A chunk returned means the body is within its limit: with no more messages, it is whole.
+        while self._more and (chunk := await self._pull(limit, drain=True)) is not None:
+            parts.append(chunk)
+        return first if len(parts) == 1 else b"".join(parts)
 
     async def _upload(self, limit: int) -> AsyncIterator[bytes]:
         """The caller's upload handed to the upstream chunk by chunk, never held whole."""
         try:
-            async with contextlib.aclosing(self._chunks(limit, declared=None, drain=False)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
+            while (chunk := await self._pull(limit, drain=False)) is not None:
+                yield chunk
         except (ClientDisconnected, RequestTooLargeError) as exc:
             self.upload_error = exc
             raise

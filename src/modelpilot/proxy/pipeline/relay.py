@@ -43,6 +43,32 @@ class Relay:
     >>> await relay.relay(await upstream.send(...))  # doctest: +SKIP
     """
 
+    __slots__ = (
+        "_deliver",
+        "_is_framed",
+        "_make_record",
+        "_scope",
+        "_send",
+        "_settings",
+        "_started",
+        "_watch",
+        "answer",
+        "answer_encoding",
+        "delivered",
+        "error_type",
+        "extra_headers",
+        "is_complete",
+        "is_started",
+        "is_stream",
+        "method",
+        "path",
+        "request_id",
+        "response",
+        "status",
+        "tap",
+        "ttfb_ms",
+    )
+
     def __init__(
         self,
         scope: Scope,
