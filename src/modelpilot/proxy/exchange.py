@@ -87,24 +87,27 @@ class Exchange:
         """Handle the request completely and return its record (never raises on our errors)."""
         relay = self._relay
         try:
-            await self._forward()
-        except ProxyError as exc:
-            await relay.fail(exc)
-        except ClientDisconnected:
-            pass  # the caller left while sending its body; nothing to answer
-        except asyncio.CancelledError:
-            if not self._watch.is_disconnected:
-                if self._job is not None and self._calibrator is not None:
-                    self._calibrator.release(self._job)
-                raise
-            # The cancellation was ours (the caller left): absorb it so the record is still made.
-            self._task.uncancel()
+            try:
+                await self._forward()
+            except ProxyError as exc:
+                await relay.fail(exc)
+            except ClientDisconnected:
+                pass  # the caller left while sending its body; nothing to answer
+            except asyncio.CancelledError:
+                if not self._watch.is_disconnected:
+                    if self._job is not None and self._calibrator is not None:
+                        self._calibrator.release(self._job)
+                    raise
+                # The cancellation was ours (the caller left): absorb it so the record is still made.
+                self._task.uncancel()
+            finally:
+                self._watch.stop()
+                if relay.response is not None:
+                    # Unread rest (caller gone, failure): drop the connection rather than drain it.
+                    relay.response.close()
+            record = relay.commit()  # already done, unless the request ended with no answer
         finally:
-            self._watch.stop()
-            if relay.response is not None:
-                # Unread rest (caller gone, failure): drop the connection rather than drain it.
-                relay.response.close()
-        record = relay.commit()  # already done, unless the request ended with no answer
+            relay.detach()
         if self._job is not None and self._calibrator is not None:
             # The caller has its last byte: the check runs from here on, in the background.
             answer = b"".join(relay.answer or ())

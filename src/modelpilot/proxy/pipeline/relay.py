@@ -85,7 +85,7 @@ class Relay:
         self._watch = watch
         self._settings = settings
         self._started = started
-        self._make_record = make_record
+        self._make_record: Callable[[], RequestRecord] | None = make_record
         self._deliver = deliver
         self.method: str = scope["method"]
         self.path: str = scope["path"]
@@ -112,10 +112,16 @@ class Relay:
         holds whole is an answer already metered: a crash in between loses no charge.
         """
         if self.delivered is None:
+            assert self._make_record is not None, "commit after detach"
             self.delivered = self._make_record()
             if self._deliver is not None:
                 self._deliver(self.delivered)
         return self.delivered
+
+    def detach(self) -> None:
+        """Drop ``make_record`` once the request is over: it is usually a method of the object
+        that holds this relay, and the cycle would leave each request to the cyclic GC."""
+        self._make_record = None
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._started) * 1000.0
