@@ -175,3 +175,34 @@ def test_running_modelpilot_proxy_loads_no_control_module() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# -- the proxy's request pipeline ----------------------------------------------------------------------
+#: The stages of a proxied request in order (proxy/pipeline/__init__.py), then what runs them.
+PIPELINE = [
+    "modelpilot.proxy.pipeline.read",  # read
+    "modelpilot.proxy.features.wire_request",  # plan
+    "modelpilot.proxy.decisions",  # decide
+    "modelpilot.proxy.routing",  # decide: the route plan
+    "modelpilot.proxy.pipeline.attempt",  # attempt / escalate
+    "modelpilot.proxy.pipeline.relay",  # relay (commits the charge)
+    "modelpilot.proxy.pipeline.meter",  # meter
+    "modelpilot.proxy.exchange",  # runs the stages for one request
+    "modelpilot.proxy.app",  # the dispatcher
+]
+
+
+@pytest.mark.parametrize("position", range(len(PIPELINE)))
+def test_no_pipeline_stage_loads_a_later_one(position: int) -> None:
+    """The proxy's import graph reads as a pipeline: a stage may use earlier stages only,
+    directly or through any other module."""
+    stage = PIPELINE[position]
+    assert _module_path(stage) is not None, stage
+    later = sorted(set(loaded_by(stage)) & set(PIPELINE[position + 1 :]))
+    assert later == [], f"{stage} loads {later}"
+
+
+def test_the_pipeline_walk_sees_the_stages_it_orders() -> None:
+    # The exchange runs read to relay; metering reaches it through the app's ``deliver``.
+    assert set(PIPELINE[:6]) <= loaded_by("modelpilot.proxy.exchange")
+    assert "modelpilot.proxy.pipeline.meter" in loaded_by("modelpilot.proxy.app")

@@ -7,16 +7,12 @@ work is a dictionary lookup, a header copy and a relay loop (see ``exchange.py``
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
-from modelpilot.proxy.accounting import Charge, charge_request, metadata_log_entry
 from modelpilot.proxy.asgi import Receive, Scope, Send, send_response
 from modelpilot.proxy.boundary import refusal
 from modelpilot.proxy.calibration import Calibrator, build_calibrator
@@ -31,13 +27,14 @@ from modelpilot.proxy.learning import LocalLearner, learner_file_beside
 from modelpilot.proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.otlp import OtlpExporter
+from modelpilot.proxy.pipeline.meter import Meter
 from modelpilot.proxy.recording import RequestRecord, log_record
 from modelpilot.proxy.routing import Router
 from modelpilot.proxy.settings import ProxySettings
 from modelpilot.proxy.spool import LOCAL_DEPLOYMENT, Spool, deployment_fingerprint
 from modelpilot.proxy.upstream import AiohttpUpstream, UpstreamClient
 from modelpilot.schema.catalog import Catalog, load_catalog
-from modelpilot.schema.wire import UNKNOWN_MODEL, DeploymentConfig, LogRecord
+from modelpilot.schema.wire import DeploymentConfig
 
 log = logging.getLogger("modelpilot.proxy")
 
@@ -75,21 +72,38 @@ class ProxyApp:
         self._on_record = on_record
         self._catalog = catalog
         self.metrics = metrics or ProxyMetrics(catalog)
-        self.spool = spool
+        self.meter = Meter(
+            catalog, self.metrics, spool=spool, otlp=otlp, metadata_logs=settings.metadata_logs
+        )
         self.flusher = flusher
         self._control_plane = control_plane
         self.router = router
         self.feedback = feedback or FeedbackBook()
-        self.otlp = otlp
         #: Paired checks; ``calibrator.limits.update(...)`` takes the deployment's rate and cap.
         self.calibrator = calibrator
-        #: Whether a metadata record of each request is spooled for the control plane. Starts as
-        #: ``settings.metadata_logs``; may be set at run time (the deployment's setting as the
-        #: control plane reports it). Spooling needs a spool: without one this changes nothing.
-        self.metadata_logs = settings.metadata_logs
         self.config_watcher = config_watcher
         if config_watcher is not None:
             config_watcher.on_config = self.apply_config
+
+    @property
+    def spool(self) -> Spool | None:
+        """The meter spool (None without one, and after shutdown)."""
+        return self.meter.spool
+
+    @property
+    def otlp(self) -> OtlpExporter | None:
+        return self.meter.otlp
+
+    @property
+    def metadata_logs(self) -> bool:
+        """Whether a metadata record of each request is spooled for the control plane. Starts as
+        ``settings.metadata_logs``; may be set at run time (the deployment's setting as the
+        control plane reports it). Spooling needs a spool: without one this changes nothing."""
+        return self.meter.metadata_logs
+
+    @metadata_logs.setter
+    def metadata_logs(self, value: bool) -> None:
+        self.meter.metadata_logs = value
 
     def apply_config(self, config: DeploymentConfig) -> None:
         """The deployment's own settings as the control plane reports them (``GET /v1/config``):
@@ -147,42 +161,13 @@ class ProxyApp:
         return self.router if watcher is None or watcher.is_routing_allowed else None
 
     def _deliver(self, record: RequestRecord) -> None:
-        charge = self._meter(record)
+        charge = self.meter.meter(record)
         self.feedback.remember(record, charge)
         try:
             self._on_record(record)
         except Exception:
             # A broken metering hook must not break the caller's request; make it loud instead.
             log.exception("on_record failed for %s %s", record.method, record.path)
-
-    def _meter(self, record: RequestRecord) -> Charge | None:
-        # Committed to the spool before the request is done (see spool.py on durability).
-        charge = None
-        try:
-            now = datetime.now(UTC)
-            charge = fold_charge(charge_request(record, catalog=self._catalog, now=now), self._catalog)
-            spool = self.spool
-            if charge is not None and spool is not None and not spool.add(charge):
-                self.metrics.spool_refused.inc()
-            logs = self.metadata_logs and spool is not None
-            if logs or self.otlp is not None:
-                entry = fold_log_entry(
-                    metadata_log_entry(record, charge, catalog=self._catalog, now=now), self._catalog
-                )
-                if entry is not None:
-                    if self.otlp is not None:
-                        # The customer's own collector (proxy/otlp.py): queued, exported off-loop.
-                        self.otlp.record(entry, charge)
-                    if logs and spool is not None and not spool.add_log(entry):
-                        self.metrics.spool_refused_logs.inc()
-        except sqlite3.Error:
-            log.exception("could not write a request to the meter spool")
-            self.metrics.spool_errors.inc()
-        except Exception:
-            # The answer is already sent: a metering bug must not fail the request; make it loud.
-            log.exception("metering failed for %s %s", record.method, record.path)
-        self.metrics.observe(record, charge)
-        return charge
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -219,7 +204,7 @@ class ProxyApp:
         control_plane, self._control_plane = self._control_plane, None
         if control_plane is not None:
             await control_plane.aclose()
-        spool, self.spool = self.spool, None
+        spool, self.meter.spool = self.meter.spool, None
         if spool is not None:
             spool.close()
         router, self.router = self.router, None
@@ -227,7 +212,7 @@ class ProxyApp:
             await router.aclose()
         if self._owns_upstream:
             await self.upstream.aclose()
-        otlp, self.otlp = self.otlp, None
+        otlp, self.meter.otlp = self.meter.otlp, None
         if otlp is not None:
             # Flushes what is queued (blocking HTTP, retried by the SDK): bounded, so an absent
             # collector cannot hold the shutdown; what is left is lost with the process.
@@ -237,31 +222,6 @@ class ProxyApp:
                 )
             except TimeoutError:
                 log.warning("the OTLP collector did not take the last records within the drain timeout")
-
-
-def _folded(model_id: str, catalog: Catalog) -> str:
-    return model_id if model_id in catalog else UNKNOWN_MODEL
-
-
-def fold_charge(charge: Charge | None, catalog: Catalog) -> Charge | None:
-    """``charge`` with any model id outside the catalog replaced by ``unknown``: a model name the
-    caller made up never reaches the spool or the control plane (docs/privacy.md)."""
-    if charge is None:
-        return None
-    requested, served = _folded(charge.requested_model, catalog), _folded(charge.served_model, catalog)
-    if (requested, served) == (charge.requested_model, charge.served_model):
-        return charge
-    return dataclasses.replace(charge, requested_model=requested, served_model=served)
-
-
-def fold_log_entry(entry: LogRecord | None, catalog: Catalog) -> LogRecord | None:
-    """:func:`fold_charge` for a metadata log record (the spool and the OTLP exporter alike)."""
-    if entry is None:
-        return None
-    requested, served = _folded(entry.requested_model, catalog), _folded(entry.served_model, catalog)
-    if (requested, served) == (entry.requested_model, entry.served_model):
-        return entry
-    return entry.model_copy(update={"requested_model": requested, "served_model": served})
 
 
 def create_app(
@@ -303,14 +263,16 @@ def create_app(
             deployment=deployment_fingerprint(key) if key else LOCAL_DEPLOYMENT,
         )
     metrics = ProxyMetrics(catalog, backlog=spool.backlog if spool is not None else None)
-    router = _router(settings)
-    control_plane = flusher = watcher = None
-    if spool is not None and settings.control_plane_url and settings.control_plane_api_key:
+    control_plane = router = flusher = watcher = None
+    if settings.control_plane_url and settings.control_plane_api_key:
         control_plane = ControlPlaneClient(
             settings.control_plane_url,
             api_key=settings.control_plane_api_key,
             timeout_s=settings.flush_timeout_s,
+            decision_pool_limit=settings.pool_limit,
         )
+        router = _router(settings, control_plane)
+    if spool is not None and control_plane is not None:
         flusher = MeterFlusher(
             spool,
             control_plane,
@@ -385,15 +347,9 @@ def _telemetry(
     )
 
 
-def _router(settings: ProxySettings) -> Router | None:
-    if not (settings.control_plane_url and settings.control_plane_api_key):
-        return None
-    # A pool of its own: decisions are on every request's path and must not queue behind
-    # metering flushes. Connect and read are bounded by the routing budget in DecisionClient.
-    transport = AiohttpUpstream(dataclasses.replace(settings, upstream_url=settings.control_plane_url))
+def _router(settings: ProxySettings, control_plane: ControlPlaneClient) -> Router:
     client = DecisionClient(
-        transport,
-        api_key=settings.control_plane_api_key,
+        control_plane,
         budget_ms=settings.routing_budget_ms,
         breaker_failures=settings.breaker_failures,
         breaker_cooldown_s=settings.breaker_cooldown_s,

@@ -29,7 +29,8 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from modelpilot.proxy.control_client import ControlPlaneClient, ControlPlaneUnavailableError
+from modelpilot.proxy.control_client import KEY_REFUSED_FIX, ControlPlaneClient
+from modelpilot.proxy.errors import ControlPlaneError
 from modelpilot.schema.wire import DeploymentConfig, RoutingMode
 
 log = logging.getLogger("modelpilot.proxy.config")
@@ -80,14 +81,15 @@ class ConfigWatcher:
         """Ask once and apply the answer (never raises for a control-plane problem)."""
         try:
             answer = await self._client.get_json(CONFIG_PATH, timeout_s=self._timeout_s)
-        except ControlPlaneUnavailableError as exc:
+        except ControlPlaneError as exc:
             log.debug("config poll failed: %s", exc)
             return
         if answer.status in _KEY_REFUSED:
             if self.refused_status != answer.status:
                 log.error(
-                    "the control plane refused the deployment key (HTTP %s): requests pass unrouted",
+                    "the control plane refused the deployment key (HTTP %s): requests pass unrouted; %s",
                     answer.status,
+                    KEY_REFUSED_FIX,
                 )
                 self.refused_status = answer.status
                 self._reset(f"HTTP {answer.status}")

@@ -7,12 +7,15 @@ ProxyError                      500 api_error
   InvalidRequestError           400 invalid_request_error  body is not JSON where JSON is required
   RequestTooLargeError          413 request_too_large
   NotFoundError                 404 not_found_error        a path the proxy does not serve
-  ControlPlaneError             - no usable routing decision; never shown to the caller, whose
-                                  request then goes upstream unrouted (fail open). ``reason``
-                                  names the kind: refused, unavailable, timeout, tls, status_4xx,
-                                  status_5xx, invalid_body, circuit_open
+  ControlPlaneError             - the control plane could not be used: never shown to the
+                                  caller. Metering stays in the spool; a request without a
+                                  routing decision goes upstream unrouted (fail open). ``reason``
+                                  names the kind: refused, unavailable, timeout, tls (transport,
+                                  from control_client.py), and for decisions status_4xx,
+                                  status_5xx, invalid_body, circuit_open (decisions.py)
 
-Foreign exceptions (aiohttp, OSError) are translated once, in ``upstream.py``, with ``from exc``.
+Foreign exceptions (aiohttp, OSError) are translated once, in ``upstream.py``, with ``from exc``;
+``control_client.py`` turns those of the control plane's pools into ControlPlaneError.
 The statuses are chosen with the SDK in mind: it retries 5xx, so an unreachable upstream (502) and
 a timeout (504) are retried like the real API's own transient failures, and 4xx are not.
 """
@@ -64,8 +67,9 @@ class NotFoundError(ProxyError):
 
 
 class ControlPlaneError(ProxyError):
-    """The control plane gave no usable decision. The request fails open; ``reason`` is the
-    failure kind, counted by the decision client and shown in ``x-modelpilot-fail-open``."""
+    """The control plane could not be used; ``reason`` is the failure kind. For a routing
+    decision the request fails open, and the reason is counted by the decision client and shown
+    in ``x-modelpilot-fail-open``."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

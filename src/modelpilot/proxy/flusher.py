@@ -40,7 +40,8 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from modelpilot.proxy.control_client import ControlPlaneClient, ControlPlaneUnavailableError, RawJSON
+from modelpilot.proxy.control_client import KEY_REFUSED_FIX, ControlPlaneClient, RawJSON
+from modelpilot.proxy.errors import ControlPlaneError
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.spool import OutgoingBatch, Spool
 from modelpilot.schema.wire import IngestAck, LatencyHistogram, TelemetryBatch, TelemetryCounters
@@ -140,7 +141,7 @@ class TelemetryReporter:
                 return True
         try:
             answer = await self._client.post_json("/v1/telemetry", self._pending.model_dump(mode="json"))
-        except ControlPlaneUnavailableError as exc:
+        except ControlPlaneError as exc:
             log.debug("telemetry batch %s not delivered: %s", self._pending.batch_id, exc)
             return False
         status = answer.status
@@ -223,7 +224,7 @@ class MeterFlusher:
         kind = outgoing.kind
         try:
             answer = await self._client.post_json(outgoing.path, outgoing.batch.model_dump(mode="json"))
-        except ControlPlaneUnavailableError as exc:
+        except ControlPlaneError as exc:
             self._failed("unreachable", "%s batch %s not delivered: %s", kind, outgoing.batch_id, exc)
             return False
         if answer.is_success and not is_acknowledgement(outgoing, answer.json):
@@ -251,10 +252,9 @@ class MeterFlusher:
         if status in _KEY_REFUSED:
             # Once per run of failures (not on every flush), with the fix.
             (log.error if self._failures == 0 else log.debug)(
-                "the control plane refused the deployment key (HTTP %s): metering is held in the spool "
-                "until MODELPILOT_API_KEY holds an active key of this deployment (create one in the "
-                "console under Deployments > Keys, or with `modelpilot admin create-key`), then restart",
+                "the control plane refused the deployment key (HTTP %s): metering is held in the spool; %s",
                 status,
+                KEY_REFUSED_FIX,
             )
             self._failures += 1
             self._metrics.flush_failures.inc(f"http_{status}")

@@ -2,8 +2,8 @@
 
 The output is the body of ``POST /v1/route`` that the proxy sends to the control plane for this
 Messages request (DESIGN.md §2), byte for byte: the same functions build it
-(:func:`~modelpilot.proxy.decisions.build_route_request`,
-:func:`~modelpilot.proxy.decisions.encode_route_request`). The only other things sent are the
+(:func:`~modelpilot.proxy.features.wire_request.build_route_request`,
+:func:`~modelpilot.proxy.features.wire_request.encode_route_request`). The only other things sent are the
 headers ``content-type: application/json`` and ``authorization: Bearer <deployment key>``.
 Nothing is sent when the decision comes from the cache or from the conversation's first decision.
 
@@ -23,7 +23,7 @@ import click
 import orjson
 
 from modelpilot.proxy.cli import default_learner_path
-from modelpilot.proxy.decisions import ROUTE_PATH, build_route_request, encode_route_request
+from modelpilot.proxy.features.wire_request import ROUTE_PATH, build_route_request, encode_route_request
 from modelpilot.proxy.learning import LocalLearner
 
 

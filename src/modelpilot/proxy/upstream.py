@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
@@ -105,8 +106,34 @@ class _AiohttpResponse:
         self._response.release()
 
 
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """Where an :class:`AiohttpUpstream` connects, how many connections it keeps, and its
+    timeouts (``read_timeout_s`` is between two reads, not for the whole answer)."""
+
+    base_url: str
+    limit: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    limit_per_host: int = 0
+    keepalive_timeout_s: float = 30.0
+
+    @classmethod
+    def toward_upstream(cls, settings: ProxySettings) -> Pool:
+        """The Anthropic pool of ``settings``."""
+        return cls(
+            base_url=settings.upstream_base,
+            limit=settings.pool_limit,
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.read_timeout_s,
+            limit_per_host=settings.pool_limit_per_host,
+            keepalive_timeout_s=settings.keepalive_timeout_s,
+        )
+
+
 class AiohttpUpstream:
-    """The production ``UpstreamClient``: one keep-alive connection pool toward ``upstream_url``.
+    """The production ``UpstreamClient``: one keep-alive connection pool toward ``upstream_url``
+    (or toward the :class:`Pool` given: the control-plane client has pools of its own).
 
     The session is created on first use inside the running loop (or by :meth:`open` from the ASGI
     lifespan), never at import or construction time.
@@ -114,9 +141,9 @@ class AiohttpUpstream:
     >>> upstream = AiohttpUpstream(ProxySettings(upstream_url="http://127.0.0.1:9000"))
     """
 
-    def __init__(self, settings: ProxySettings) -> None:
-        self._settings = settings
-        self._base = settings.upstream_base
+    def __init__(self, settings: ProxySettings | Pool) -> None:
+        self._pool = settings if isinstance(settings, Pool) else Pool.toward_upstream(settings)
+        self._base = self._pool.base_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         self._keeper: AsyncGenerator[None, None] | None = None
         self._urls: dict[str, URL] = {}
@@ -128,11 +155,11 @@ class AiohttpUpstream:
     async def _ensure_session(self) -> aiohttp.ClientSession:
         if self._session is not None:
             return self._session
-        settings = self._settings
+        pool = self._pool
         connector = aiohttp.TCPConnector(
-            limit=settings.pool_limit,
-            limit_per_host=settings.pool_limit_per_host,
-            keepalive_timeout=settings.keepalive_timeout_s,
+            limit=pool.limit,
+            limit_per_host=pool.limit_per_host,
+            keepalive_timeout=pool.keepalive_timeout_s,
             enable_cleanup_closed=False,
         )
         session = aiohttp.ClientSession(
@@ -143,7 +170,7 @@ class AiohttpUpstream:
             # Content-Type; the upstream must see the caller's headers only.
             skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent", "Content-Type"),
             timeout=aiohttp.ClientTimeout(
-                total=None, connect=settings.connect_timeout_s, sock_read=settings.read_timeout_s
+                total=None, connect=pool.connect_timeout_s, sock_read=pool.read_timeout_s
             ),
             trust_env=False,
             raise_for_status=False,
@@ -206,4 +233,4 @@ class AiohttpUpstream:
             await keeper.aclose()
 
 
-__all__ = ["AiohttpUpstream", "RequestBody", "UpstreamClient", "UpstreamError", "UpstreamResponse"]
+__all__ = ["AiohttpUpstream", "Pool", "RequestBody", "UpstreamClient", "UpstreamError", "UpstreamResponse"]

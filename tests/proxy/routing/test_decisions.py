@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelpilot.control.routing import decide_route
+from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.decisions import (
     BreakerState,
     CircuitBreaker,
@@ -204,6 +205,13 @@ refused = aiohttp.ClientConnectorError(
 )
 
 
+def control_over(transport: Transport, api_key: str) -> ControlPlaneClient:
+    """The proxy's control-plane client with ``transport`` as its decisions pool."""
+    return ControlPlaneClient(
+        "http://control.test", api_key=api_key, timeout_s=5, transport=transport, decision_transport=transport
+    )
+
+
 @pytest.mark.parametrize(
     ("behaviour", "reason"),
     [
@@ -220,7 +228,7 @@ refused = aiohttp.ClientConnectorError(
     ],
 )
 async def test_every_failure_kind_fails_open_counted(behaviour: Any, reason: str) -> None:
-    client = DecisionClient(Transport(behaviour), api_key="k", budget_ms=20)
+    client = DecisionClient(control_over(Transport(behaviour), "mp_k"), budget_ms=20)
     with pytest.raises(ControlPlaneError) as caught:
         await client.decide(REQUEST)
     assert caught.value.reason == reason
@@ -232,7 +240,7 @@ async def test_what_is_sent_and_the_cache_and_the_breaker() -> None:
     clock = Clock()
     transport = Transport(good)
     client = DecisionClient(
-        transport, api_key="mp_key", breaker_failures=2, breaker_cooldown_s=5, clock=clock
+        control_over(transport, "mp_key"), breaker_failures=2, breaker_cooldown_s=5, clock=clock
     )
     first = await client.decide(REQUEST)
     again = await client.decide(REQUEST)
