@@ -6,7 +6,7 @@
     python -m bench.routing_quality --table TEST.jsonl --weak W --strong S --learn-from TRAIN.jsonl
         [--learn-samples N] [--learn-weak W2 --learn-strong S2] [--learn-order file|shuffled]
     python -m bench.routing_quality --table T.jsonl --weak W --strong S --split hash
-        [--curve 0 50 100 200 500 1000 all]
+        [--curve 0 50 100 200 500 1000 all] [--hyper NAME=VALUE ...]
     python -m bench.routing_quality --extraction-timing
 
 Every row's ``request`` (plus ``"model"``) goes through the proxy's real
@@ -31,6 +31,8 @@ features (``learned_acceptable``/``learned_verdicts``), exactly as the proxy wou
 the policy estimate above uses it. ``--split hash`` learns on the rows of ``--table`` whose id
 hashes even and scores the others; ``--split halves`` learns on the first half of the file and
 scores the second. ``--curve`` repeats this for several N and prints one line per N.
+``--hyper loss_decay=0.98`` (repeatable) measures the learner with a setting of
+:class:`~modelpilot.proxy.learning.Hyper` other than the shipped one.
 
 Tied scores are routed in random order; the curve takes the expectation over that order, which is
 linear interpolation between tie-group boundaries. So the random router (one constant score) is
@@ -47,7 +49,7 @@ import statistics
 import time
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,7 @@ from modelpilot.proxy.decisions import wire_features
 from modelpilot.proxy.features import RouterModel, extract_features, load_router_model
 from modelpilot.proxy.features.artifact import parse_artifact
 from modelpilot.proxy.features.shape import walk_request
-from modelpilot.proxy.learning import Example, LocalLearner
+from modelpilot.proxy.learning import Example, Hyper, LocalLearner
 from modelpilot.schema.catalog import load_catalog
 from modelpilot.schema.pricing import cost_micros
 from modelpilot.schema.usage import Usage
@@ -301,12 +303,30 @@ def order_rows(rows: Sequence[TableRow], how: str) -> list[TableRow]:
     raise ValueError(f"unknown order {how!r}")
 
 
+def parse_hyper(settings: Sequence[str]) -> Hyper:
+    """The learner's default :class:`Hyper` with ``NAME=VALUE`` settings applied (to measure a
+    variant with the real learner, e.g. ``loss_decay=0.98``)."""
+    kinds = {f.name: f.type for f in fields(Hyper)}
+    changes: dict[str, float | int] = {}
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        if name not in kinds or not value:
+            raise ValueError(f"{setting!r} is not NAME=VALUE with NAME one of {', '.join(kinds)}")
+        changes[name] = int(value) if kinds[name] in (int, "int") else float(value)
+    return replace(Hyper(), **changes)
+
+
 def learned_learner(
-    rows: Sequence[TableRow], samples: int | None, *, request_model: str, weak_model: str
+    rows: Sequence[TableRow],
+    samples: int | None,
+    *,
+    request_model: str,
+    weak_model: str,
+    hyper: Hyper | None = None,
 ) -> LocalLearner:
-    """A fresh :class:`LocalLearner` (in memory) that learned the first ``samples`` of ``rows``
-    (all when None) as paired-check verdicts."""
-    learner = LocalLearner()
+    """A fresh :class:`LocalLearner` (in memory, with ``hyper`` or the shipped settings) that
+    learned the first ``samples`` of ``rows`` (all when None) as paired-check verdicts."""
+    learner = LocalLearner(hyper=hyper)
     examples: list[tuple[Example, bool]] = []
     for row in rows[:samples] if samples is not None else rows:
         example = learner.example_of({**row.request, "model": request_model})
@@ -424,6 +444,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--learn-strong", help="strong model key of the learning table (default: --strong)")
     parser.add_argument("--learn-order", choices=("file", "shuffled"), default="file")
     parser.add_argument(
+        "--hyper",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a learner setting other than the shipped one (repeatable; e.g. loss_decay=0.98)",
+    )
+    parser.add_argument(
         "--split", choices=("hash", "halves"), help="learn on one part of --table, score the other"
     )
     parser.add_argument(
@@ -434,6 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--extraction-timing", action="store_true", help="time extract_features at 4k/100k tokens"
     )
     args = parser.parse_args(argv)
+    try:
+        args.hyper = parse_hyper(args.hyper)
+    except ValueError as exc:
+        parser.error(str(exc))
 
     if args.extraction_timing:
         cases = {"4k tokens, 8 turns": (4_000, 8), "100k tokens, 8 turns": (100_000, 8)}
@@ -491,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.learn_samples,
             request_model=args.strong_price_model,
             weak_model=args.weak_price_model,
+            hyper=args.hyper,
         )
     scores = router_scores(
         rows,
@@ -542,7 +574,11 @@ def print_curve(args: argparse.Namespace, rows: list[TableRow], learn_rows: list
     for raw in args.curve:
         samples = None if raw == "all" else int(raw)
         learner = learned_learner(
-            learn_rows, samples, request_model=args.strong_price_model, weak_model=args.weak_price_model
+            learn_rows,
+            samples,
+            request_model=args.strong_price_model,
+            weak_model=args.weak_price_model,
+            hyper=args.hyper,
         )
         scores = router_scores(
             rows, request_model=args.strong_price_model, weak_model=args.weak_price_model, learner=learner

@@ -62,3 +62,20 @@ def test_learn_from_another_file_then_score_writes_the_scores(
     assert min(s for s, e in zip(scores, easy, strict=True) if not e) > max(
         s for s, e in zip(scores, easy, strict=True) if e
     )
+
+
+def test_a_learner_setting_other_than_the_shipped_one_is_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "hyper_table.jsonl"
+    write_table(table, 300, seed=4)
+    argv = ["--table", str(table), "--weak", "weak-m", "--strong", "strong-m", "--split", "hash"]
+    argv += ["--learn-order", "shuffled", "--curve", "0", "all", "--json"]
+    # A learner that never uses its score (min_verdicts above the rows learned) stays at the prior.
+    assert main([*argv, "--hyper", "min_verdicts=100000", "--hyper", "loss_decay=0.98"]) == 0
+    cold, everything = json.loads(capsys.readouterr().out)["curve"]
+    assert everything["verdicts"] > 100 and everything["apgr"] == pytest.approx(cold["apgr"])
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["curve"][1]["apgr"] > cold["apgr"] + 0.2
+    with pytest.raises(SystemExit):
+        main([*argv, "--hyper", "no_such_setting=1"])
