@@ -48,7 +48,10 @@ async def test_the_performance_page_and_api_show_latency_fail_opens_and_escalati
     page = await tenant.client.get(f"/console/deployments/{deployment}/performance?days=3")
     assert page.status_code == 200
     assert "Latency routing adds" in page.text and "Fail-open and escalation rates" in page.text
-    assert "<td>≤ 5 ms</td>" in page.text and "<td>≤ 50 ms</td>" in page.text
+    assert (
+        '<td data-label="Route p50">≤ 5 ms</td>' in page.text
+        and '<td data-label="Route p95">≤ 50 ms</td>' in page.text
+    )
     assert "2 of 10 routed (20.0%)" in page.text and "1 (1.0%)" in page.text
     assert 'aria-current="page">Performance</a>' in page.text
 

@@ -85,7 +85,7 @@ async def test_the_deployment_dashboard_shows_measured_quality_beside_the_saving
     # Per requested -> served pair: the pair's own verdicts and interval.
     pair = re.search(r'data-pair="claude-sonnet-4-5->claude-haiku-4-5">(.*?)</tr>', page, re.S)
     assert pair is not None
-    assert "<td>200</td>" in pair.group(1) and "95.0% (" in pair.group(1)
+    assert '<td data-label="Judged">200</td>' in pair.group(1) and "95.0% (" in pair.group(1)
 
 
 async def test_quality_below_the_target_is_said_so(new_tenant, client):
@@ -149,7 +149,7 @@ async def test_the_account_dashboard_has_quality_per_deployment(new_tenant, clie
     assert table is not None
     rows = table.group(1)
     assert "production" in rows and "idle" in rows and idle in rows
-    assert "90.0% (" in rows and "<td>90.0%</td>" in rows  # share and its target
+    assert "90.0% (" in rows and '<td data-label="Target">90.0%</td>' in rows  # share and its target
     assert kpi(page, "quality") == "90.0%"
 
 

@@ -11,10 +11,18 @@ from markupsafe import Markup, escape
 
 WIDTH = 640
 HEIGHT = 240
-_LEFT = 78
 _RIGHT = 12
-_TOP = 12
-_BOTTOM = 28
+#: Room above the top grid line and below the plot for half an axis label and the x labels.
+_TOP = 16
+_BOTTOM = 44
+#: The largest font size console.css gives ``.chart .axis`` (on narrow screens), in viewBox
+#: units: the margins are sized for labels this big, so no label is ever cut off.
+AXIS_FONT_UNITS = 24
+_GAP = 6
+#: Widths of characters in ems, a little over those of common sans-serif fonts (DejaVu Sans is
+#: the widest usual one); anything else counts as a wide letter.
+_CHAR_EMS = {**dict.fromkeys("0123456789$+<>", 0.64), **dict.fromkeys(".,:; ", 0.33), "-": 0.37, "%": 0.96}
+_WIDE_EMS = 0.8
 
 
 #: The least top of a money axis: one cent.
@@ -43,15 +51,41 @@ class Series:
     css_class: str
 
 
-def _nice_ceiling(value: float) -> float:
-    # An empty or near-empty chart still gets a readable axis ($0.01), not "<$0.0001".
-    if value <= MIN_AXIS_MICROS:
-        return float(MIN_AXIS_MICROS)
-    magnitude = 10.0 ** math.floor(math.log10(value))
-    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= factor * magnitude:
-            return float(factor * magnitude)
-    return float(10 * magnitude)
+def label_width(text: str) -> float:
+    """A generous estimate of ``text``'s width in viewBox units at the largest axis font size."""
+    return AXIS_FONT_UNITS * sum(_CHAR_EMS.get(char, _WIDE_EMS) for char in text)
+
+
+def format_usd_tick(micros: int) -> str:
+    """Money on an axis: thousands of dollars as "$12.5k", so the labels stay short."""
+    if abs(micros) < 1_000_000_000:
+        return format_usd(micros)
+    sign = "-" if micros < 0 else ""
+    return f"{sign}${abs(micros) / 1_000_000_000:,.4g}k"
+
+
+_NICE_FACTORS = (1, 2, 2.5, 5, 10)
+#: At most this many steps between grid lines: their labels must not touch on a phone.
+_MOST_STEPS = 5
+
+
+def _nice_step(at_least: float) -> int:
+    """The least of 1, 2, 2.5 and 5 times a power of ten that is at least ``at_least`` (>= 1)."""
+    magnitude = 10.0 ** max(math.floor(math.log10(max(at_least, 1))), 0)
+    return round(next(f * magnitude for f in _NICE_FACTORS if at_least <= f * magnitude))
+
+
+def axis_ticks(lowest: int, highest: int, least_top: int) -> list[int]:
+    """Round, evenly spaced values from at most ``min(lowest, 0)`` to at least
+    ``max(highest, least_top)``, zero among them. (An empty chart gets a readable axis up to
+    ``least_top``, not "<$0.0001".)"""
+    bottom, top = min(lowest, 0), max(highest, least_top)
+    step = _nice_step((top - bottom) / 4)
+    while True:
+        low, high = math.floor(bottom / step) * step, math.ceil(top / step) * step
+        if (high - low) // step <= _MOST_STEPS:
+            return list(range(low, high + 1, step))
+        step = _nice_step(step + 1)
 
 
 def _frame(title: str, desc: str, body: list[str], chart_id: str) -> Markup:
@@ -64,45 +98,86 @@ def _frame(title: str, desc: str, body: list[str], chart_id: str) -> Markup:
     )
 
 
-def _axes(
-    low: float, high: float, labels: Sequence[str], fmt: Callable[[int], str]
-) -> tuple[list[str], float]:
-    """Grid lines with value labels, x labels at the ends and the middle; returns the SVG parts
-    and the plot width of one slot."""
-    plot_w = WIDTH - _LEFT - _RIGHT
-    plot_h = HEIGHT - _TOP - _BOTTOM
+@dataclass(frozen=True, slots=True)
+class _Plot:
+    """Where the data goes inside the chart: the margins leave room for the axis labels."""
+
+    left: float
+    low: int
+    high: int
+    slots: int
+
+    @property
+    def width(self) -> float:
+        return WIDTH - _RIGHT - self.left
+
+    @property
+    def slot(self) -> float:
+        return self.width / max(self.slots, 1)
+
+    def x(self, index: int) -> float:
+        return self.left + self.slot * (index + 0.5)
+
+    def y(self, value: float) -> float:
+        plot_h = HEIGHT - _TOP - _BOTTOM
+        return _TOP + plot_h - plot_h * (value - self.low) / (self.high - self.low)
+
+
+def _labelled_indexes(labels: Sequence[str], plot_width: float) -> list[int]:
+    """The first, middle and last buckets, or as many of them as fit side by side."""
+    if not labels:
+        return []
+    widest = max(label_width(label) for label in labels) + 2 * _GAP
+    chosen = sorted({0, len(labels) // 2, len(labels) - 1})
+    if len(chosen) * widest > plot_width:
+        chosen = sorted({0, len(labels) - 1})
+    if len(chosen) * widest > plot_width:
+        chosen = [len(labels) - 1]
+    return chosen
+
+
+def _axes(ticks: Sequence[int], labels: Sequence[str], fmt: Callable[[int], str]) -> tuple[list[str], _Plot]:
+    """Grid lines at ``ticks`` with their values, and labelled ticks under the first, middle and
+    last buckets; returns the SVG parts and the plot they frame. The left margin fits the widest
+    value label; each x label is centred on its tick but kept inside the chart, so the end ones
+    may lean inwards."""
+    y_labels = [fmt(value) for value in ticks]
+    plot = _Plot(
+        left=max(label_width(label) for label in y_labels) + 2 * _GAP,
+        low=ticks[0],
+        high=ticks[-1],
+        slots=len(labels),
+    )
     parts = []
-    for i in range(5):
-        value = low + (high - low) * i / 4
-        y = _TOP + plot_h - plot_h * i / 4
-        parts.append(f'<line class="grid" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
+    for value, label in zip(ticks, y_labels, strict=True):
+        y = plot.y(value)
         parts.append(
-            f'<text class="axis" x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(fmt(round(value)))}</text>'
+            f'<line class="grid" x1="{plot.left:.1f}" x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
         )
-    slot = plot_w / max(len(labels), 1)
-    if labels:
-        for index in sorted({0, len(labels) // 2, len(labels) - 1}):
-            x = _LEFT + slot * (index + 0.5)
-            parts.append(
-                f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(labels[index])}</text>'
-            )
-    return parts, slot
-
-
-def _scale(low: float, high: float) -> Callable[[float], float]:
-    plot_h = HEIGHT - _TOP - _BOTTOM
-    return lambda v: _TOP + plot_h - plot_h * (v - low) / (high - low)
+        parts.append(
+            f'<text class="axis" x="{plot.left - _GAP:.1f}" y="{y:.1f}" text-anchor="end" '
+            f'dominant-baseline="central">{escape(label)}</text>'
+        )
+    bottom = HEIGHT - _BOTTOM
+    for index in _labelled_indexes(labels, plot.width):
+        x = plot.x(index)
+        half = label_width(labels[index]) / 2
+        centre = min(max(x, half + 1), WIDTH - half - 1)
+        parts.append(f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}"/>')
+        parts.append(
+            f'<text class="axis" x="{centre:.1f}" y="{HEIGHT - 7}" text-anchor="middle">{escape(labels[index])}</text>'
+        )
+    return parts, plot
 
 
 def line_chart(
     chart_id: str, title: str, desc: str, labels: Sequence[str], series: Sequence[Series]
 ) -> Markup:
     """Lines over time (money), one per series, with a dot per bucket."""
-    top = _nice_ceiling(max((v for s in series for v in s.values), default=0))
-    parts, slot = _axes(0, top, labels, format_usd)
-    y_of = _scale(0, top)
+    ticks = axis_ticks(0, max((v for s in series for v in s.values), default=0), MIN_AXIS_MICROS)
+    parts, plot = _axes(ticks, labels, format_usd_tick)
     for line in series:
-        points = " ".join(f"{_LEFT + slot * (i + 0.5):.1f},{y_of(v):.1f}" for i, v in enumerate(line.values))
+        points = " ".join(f"{plot.x(i):.1f},{plot.y(v):.1f}" for i, v in enumerate(line.values))
         parts.append(f'<polyline class="line {line.css_class}" points="{points}"/>')
     return _frame(title, desc, parts, chart_id)
 
@@ -119,33 +194,31 @@ def metric_chart(
 ) -> Markup:
     """Lines over time of something other than money (milliseconds, basis points): the axis
     labels come from ``fmt`` and reach at least ``least_top``."""
-    highest = max((v for s in series for v in s.values), default=0)
-    top = float(least_top) if highest <= least_top else _nice_ceiling(highest)
-    parts, slot = _axes(0, top, labels, fmt)
-    y_of = _scale(0, top)
+    ticks = axis_ticks(0, max((v for s in series for v in s.values), default=0), least_top)
+    parts, plot = _axes(ticks, labels, fmt)
     for line in series:
-        points = " ".join(f"{_LEFT + slot * (i + 0.5):.1f},{y_of(v):.1f}" for i, v in enumerate(line.values))
+        points = " ".join(f"{plot.x(i):.1f},{plot.y(v):.1f}" for i, v in enumerate(line.values))
         parts.append(f'<polyline class="line {line.css_class}" points="{points}"/>')
     return _frame(title, desc, parts, chart_id)
 
 
 def bar_chart(chart_id: str, title: str, desc: str, labels: Sequence[str], values: Sequence[int]) -> Markup:
     """Bars over time (money); negative values hang below the zero line."""
-    high = _nice_ceiling(max(values, default=0))
-    low = -_nice_ceiling(-min(values, default=0)) if min(values, default=0) < 0 else 0.0
-    parts, slot = _axes(low, high, labels, format_usd)
-    y_of = _scale(low, high)
-    zero = y_of(0)
+    ticks = axis_ticks(min(values, default=0), max(values, default=0), MIN_AXIS_MICROS)
+    parts, plot = _axes(ticks, labels, format_usd_tick)
+    zero = plot.y(0)
     for i, value in enumerate(values):
         if value == 0:
             continue
-        y = min(y_of(value), zero)
+        y = min(plot.y(value), zero)
         kind = "bar" if value > 0 else "bar negative"
         parts.append(
-            f'<rect class="{kind}" x="{_LEFT + slot * i + slot * 0.15:.1f}" y="{y:.1f}" '
-            f'width="{slot * 0.7:.1f}" height="{abs(y_of(value) - zero):.1f}"/>'
+            f'<rect class="{kind}" x="{plot.x(i) - plot.slot * 0.35:.1f}" y="{y:.1f}" '
+            f'width="{plot.slot * 0.7:.1f}" height="{abs(plot.y(value) - zero):.1f}"/>'
         )
-    parts.append(f'<line class="zero" x1="{_LEFT}" x2="{WIDTH - _RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}"/>')
+    parts.append(
+        f'<line class="zero" x1="{plot.left:.1f}" x2="{WIDTH - _RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}"/>'
+    )
     return _frame(title, desc, parts, chart_id)
 
 
