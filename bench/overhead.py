@@ -46,6 +46,7 @@ async def measure(
     args: argparse.Namespace, direct: Service, proxies: Mapping[int, Service]
 ) -> dict[str, object]:
     targets = {"direct": direct.url, **{proxy_name(n): proxy.url for n, proxy in proxies.items()}}
+    services = {"direct": direct, **{proxy_name(n): proxy for n, proxy in proxies.items()}}
     names = list(targets)
     per_round: list[dict[str, dict[str, float]]] = []
     for round_no in range(args.rounds):
@@ -55,9 +56,14 @@ async def measure(
             sample = await latency_round(targets[name], args.requests, fresh=args.cold)
             figures[name].update(sample.figures())
         for name in order:
+            cpu_before = services[name].cpu_s()
             figures[name]["rps"] = await throughput_round(
                 targets[name], args.throughput_requests, args.concurrency, SLOW_UPSTREAM, fresh=args.cold
             )
+            # CPU of the process and its workers per request: what capacity a core buys, robust
+            # when other work shares the cores (requests/s is not).
+            spent = services[name].cpu_s() - cpu_before
+            figures[name]["cpu_us_per_request"] = spent / (args.throughput_requests + args.concurrency) * 1e6
         per_round.append(figures)
 
     def med(name: str, key: str) -> float:
@@ -88,6 +94,7 @@ async def measure(
             str(n): {
                 **{k: med(proxy_name(n), k) for k in ("p50_ms", "p99_ms", "ttfb_p50_ms", "rps")},
                 "added_p50_ms": added("p50_ms", proxy_name(n)),
+                "cpu_us_per_request": med(proxy_name(n), "cpu_us_per_request"),
                 "rps_ratio_to_direct": median(
                     [r[proxy_name(n)]["rps"] / r["direct"]["rps"] for r in per_round]
                 ),
@@ -160,6 +167,7 @@ def print_report(result: Mapping[str, Any]) -> None:
                     f"x{w['rps_ratio_to_direct']:.2f}",
                     f"x{w['rps_ratio_to_first']:.2f}",
                     f"{w['added_p50_ms']:+.2f}",
+                    f"{w['cpu_us_per_request']:.0f}",
                     f"{w['rss_mb']:.0f}",
                 ]
                 for n, w in workers.items()

@@ -61,7 +61,8 @@ def test_overhead_at_one_and_two_workers() -> None:
     assert set(result["workers"]) == {"1", "2"}
     for figures in result["workers"].values():
         assert all(
-            is_figure(figures[k]) for k in ("rps", "rps_ratio_to_direct", "rps_ratio_to_first", "rss_mb")
+            is_figure(figures[k])
+            for k in ("rps", "rps_ratio_to_direct", "rps_ratio_to_first", "cpu_us_per_request", "rss_mb")
         )
     assert result["workers"]["1"]["rps_ratio_to_first"] == 1.0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import anthropic
 import httpx2
 import pytest
+from bench._harness import listening_sockets
 
 from modelpilot.control.store.engine import create_db_engine
 from modelpilot.proxy.calibration.sampling import CapShare, SpendLedger
@@ -200,3 +201,46 @@ def test_two_workers_serve_the_sdk_and_every_row_reaches_the_control_plane_once(
             assert reopened.rows == 0, index  # nothing left behind to send again
         finally:
             reopened.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and "spawn_main" in (stat.parent / "cmdline").read_bytes().decode(
+            errors="replace"
+        ):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_workers_stop_by_themselves_when_the_parent_is_killed(tmp_path: Path) -> None:
+    sim_port = processes.free_port()
+    sim = Child("sim", sim_port, ["sim", "--port", str(sim_port)], {})
+    port = processes.free_port()
+    proxy = Child("proxy", port, ["proxy", "--port", str(port), "--upstream", sim.url, "--workers", "2"], {})
+    try:
+        processes.eventually(lambda: listening_sockets(port) == 2, what="two workers to listen", timeout_s=90)
+        workers = _children(proxy.process.pid)
+        answer = _sdk(proxy.url).messages.create(
+            model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "Hi."}]
+        )
+        assert answer.stop_reason is not None
+        proxy.kill()  # SIGKILL: no signal reaches the workers, which run in their own process group
+        processes.eventually(lambda: not any(_is_running(pid) for pid in workers), what="the workers to stop")
+    finally:
+        proxy.stop_quietly()
+        sim.stop_quietly()
