@@ -24,6 +24,7 @@ from bench._harness import bench_parser, emit, json_flag, median, percentile, pr
 from bench.routing_quality import synthetic_request
 from modelpilot.proxy.decisions import build_route_request
 from modelpilot.proxy.features.extract import extract_features
+from modelpilot.proxy.features.inputs import text_inputs
 from modelpilot.proxy.features.shape import TOOL_TALLIES
 from modelpilot.proxy.learning import Hyper, LocalLearner
 
@@ -106,6 +107,12 @@ def agent_request(turns: int, tools: int = 25) -> dict[str, Any]:
     }
 
 
+def forget_kept() -> None:
+    """Empty what feature extraction keeps between requests: the next call sees a new request."""
+    TOOL_TALLIES.clear()
+    text_inputs.cache_clear()
+
+
 def trained_learner() -> LocalLearner:
     """A learner that has learned (and so scores with) weights for the benchmark's models."""
     learner = LocalLearner(hyper=Hyper(min_verdicts=1))
@@ -134,22 +141,26 @@ def measure(
     rows = []
     cases = [(tokens, "prose", request_of(tokens)) for tokens in sizes]
     cases += [(tokens, "varied", varied_request(tokens)) for tokens in varied]
-    # An agent's conversation resends its tools every turn ("agent"), beside the same request
-    # with tools never seen before ("agent, new tools": their tally walked again on every call).
+    # An agent's conversation resends its tools, system prompt and instruction every turn
+    # ("agent": their tally and analysis kept), beside the same request seen for the first time
+    # ("agent, nothing kept"). Prose and varied requests are measured as first seen too.
     for turns in agent_turns if agent_turns is not None else [10, 150]:
-        cases += [(turns, "agent", agent_request(turns)), (turns, "agent, new tools", agent_request(turns))]
+        cases += [
+            (turns, "agent", agent_request(turns)),
+            (turns, "agent, nothing kept", agent_request(turns)),
+        ]
     for tokens, text, document in cases:
         timings = []
         learned_timings = []
         for _ in range(repeat):
-            if text == "agent, new tools":
-                TOOL_TALLIES.clear()
+            if text != "agent":
+                forget_kept()
             started = time.perf_counter()
             request = build_route_request(document)
             timings.append((time.perf_counter() - started) * 1e6)
             started = time.perf_counter()
-            if text == "agent, new tools":
-                TOOL_TALLIES.clear()
+            if text != "agent":
+                forget_kept()
             learned = build_route_request(document, learner)
             learned_timings.append((time.perf_counter() - started) * 1e6)
         assert request is not None and learned is not None

@@ -142,7 +142,7 @@ def test_features() -> None:
         (4000, "prose"),
         (4000, "varied"),
         (3, "agent"),
-        (3, "agent, new tools"),
+        (3, "agent, nothing kept"),
     ]
     for row in result["rows"]:
         assert row["input_tokens_estimate"] >= row["tokens"] * 0.5

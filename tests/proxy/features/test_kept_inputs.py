@@ -1,6 +1,7 @@
-"""The kept tallies of tool definitions (agent harnesses resend the same tools every turn): a
-request's shape is the same whether its tools' tally was kept or walked, and what is kept is
-bounded."""
+"""What feature extraction keeps between requests (agent harnesses resend the same tools, system
+prompt and instruction every turn): the tally of a tool list and the analysis of the text
+excerpts. A request's shape, features and model inputs are the same whether kept or computed,
+and what is kept is bounded."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from modelpilot.proxy.features import shape
+from modelpilot.proxy.features.extract import analyse_request
+from modelpilot.proxy.features.inputs import text_inputs
 from modelpilot.proxy.features.shape import ToolTallies, walk_request
 
 LIVE_SHAPED = Path(__file__).parent / "data" / "live_shaped.jsonl"
@@ -67,6 +70,7 @@ def bodies() -> list[dict[str, Any]]:
 @pytest.fixture(autouse=True)
 def _empty_kept_tallies() -> None:
     shape.TOOL_TALLIES.clear()
+    text_inputs.cache_clear()
 
 
 def uncached_shape(body: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> shape.RequestShape:
@@ -102,3 +106,31 @@ def test_what_is_kept_is_bounded_in_entries_and_key_size() -> None:
     for tool_list in small:
         tallies.tally(tool_list)
     assert len(tallies) == 3
+
+
+def test_kept_text_analysis_gives_the_same_features_and_inputs() -> None:
+    cases = bodies()
+    expected = []
+    for body in cases:
+        text_inputs.cache_clear()
+        shape.TOOL_TALLIES.clear()
+        expected.append(analyse_request(body))
+    first = [analyse_request(body) for body in cases]
+    again = [analyse_request(copy.deepcopy(body)) for body in cases]
+    assert text_inputs.cache_info().hits > 0
+    assert first == expected
+    assert again == expected
+
+
+def test_an_agent_loop_analyses_its_instruction_once_and_each_request_gets_its_own_hashes() -> None:
+    analyses = [analyse_request(agent_request(turns)) for turns in range(2, 7)]
+    assert text_inputs.cache_info().misses == 1  # the same instruction on every turn
+    assert len({a.features.category for a in analyses}) == 1
+    analyses[0].inputs.word_hashes.append(1)  # a caller changing its list changes no other
+    assert analyses[1].inputs.word_hashes == list(text_inputs("Fix the failing test.", "", True).word_hashes)
+
+
+def test_kept_text_analysis_is_bounded() -> None:
+    for number in range(300):
+        text_inputs(f"question {number}", "", False)
+    assert text_inputs.cache_info().currsize <= 256
