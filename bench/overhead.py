@@ -158,6 +158,7 @@ def print_report(result: Mapping[str, Any]) -> None:
                 "x direct",
                 f"x {first} worker(s)",
                 "added p50 (ms)",
+                "CPU µs per request",
                 "RSS, all processes (MB)",
             ],
             [
