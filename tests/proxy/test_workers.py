@@ -5,6 +5,7 @@ workers reaching a real control plane exactly once."""
 from __future__ import annotations
 
 import dataclasses
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,10 +19,13 @@ from modelpilot.proxy.calibration.sampling import CapShare, SpendLedger
 from modelpilot.proxy.settings import ProxySettings
 from modelpilot.proxy.spool import Spool, deployment_fingerprint
 from modelpilot.proxy.workers import left_over_spools, worker_file, worker_settings, worker_spools
+from modelpilot.sim import SimSettings
+from modelpilot.sim import create_app as create_sim
 from tests.metering_totals import metered_totals
 from tests.proxy.metering.records import charge
 from tests.reliability import canaries, processes
 from tests.reliability.processes import Child
+from tests.servers import serve
 
 DAY = date(2026, 12, 6)
 KEY = "mp_live_" + "W" * 43
@@ -155,9 +159,12 @@ def test_two_workers_serve_the_sdk_and_every_row_reaches_the_control_plane_once(
     spool = tmp_path / "spool-workers.sqlite3"
     children: list[Child] = []
     engine = create_db_engine(db_url)
-    try:
-        sim_port = processes.free_port()
-        children.append(Child("sim", sim_port, ["sim", "--port", str(sim_port)], {}))
+    # A simulator whose cheaper models never misbehave: no escalation (which meters both answers
+    # while the SDK sees one), so the SDK's usage is what must be metered.
+    with ExitStack() as stack:
+        sim_url = stack.enter_context(serve(create_sim(SimSettings(cheap_failure_rate=0))))
+        stack.callback(engine.dispose)
+        stack.callback(lambda: [child.stop_quietly() for child in children])
         control = processes.start_control(db_url, processes.free_port(), migrate=True)
         children.append(control)
         key = processes.deployment_key(db_url, "workers@example.com")
@@ -170,11 +177,12 @@ def test_two_workers_serve_the_sdk_and_every_row_reaches_the_control_plane_once(
 
         proxy = processes.start_proxy(
             processes.free_port(),
-            upstream=children[0].url,
+            upstream=sim_url,
             control_url=control.url,
             key=key,
             spool=spool,
-            extra=("--workers", "2", "--flush-interval", "1"),
+            # No paired checks: their calls' tokens would be metered too, at random.
+            extra=("--workers", "2", "--flush-interval", "1", "--calibration-rate", "0"),
         )
         children.append(proxy)
         processes.eventually(lambda: worker_file(spool, 1).exists(), what="worker 1 to open its spool")
@@ -190,10 +198,6 @@ def test_two_workers_serve_the_sdk_and_every_row_reaches_the_control_plane_once(
             output_tokens += message.usage.output_tokens
         assert proxy.terminate() == 0  # each worker drains its spool; the parent the left-over one
         requests, metered_in, metered_out, *_ = metered_totals(engine)
-    finally:
-        for child in children:
-            child.stop_quietly()
-        engine.dispose()
     assert (requests, metered_in, metered_out) == (sent + 3, input_tokens + 30, output_tokens + 15)
     for index in (0, 1, 3):
         reopened = Spool.open(worker_file(spool, index), deployment=deployment_fingerprint(key))
