@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -46,14 +47,8 @@ class Service:
             fields[key] = value
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
-    def cpu_s(self) -> float:
-        """CPU time (user + system) the process has used so far, in seconds. Unlike wall-clock
-        figures it hardly moves when other work shares the cores."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def tree_rss_mb(self) -> float:
-        """Current RSS in MB of the process and all its descendants (servers that fork workers)."""
+    def processes(self) -> list[int]:
+        """The process and all its descendants (servers that fork workers), by pid."""
         children: dict[int, list[int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -61,10 +56,29 @@ class Service:
             except OSError:
                 continue
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        total, pending = 0.0, [self.process.pid]
+        found, pending = [], [self.process.pid]
         while pending:
             pid = pending.pop()
+            found.append(pid)
             pending.extend(children.get(pid, []))
+        return found
+
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the process and its descendants have used so far, in seconds.
+        Unlike wall-clock figures it hardly moves when other work shares the cores."""
+        total = 0.0
+        for pid in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def tree_rss_mb(self) -> float:
+        """Current RSS in MB of the process and all its descendants (servers that fork workers)."""
+        total = 0.0
+        for pid in self.processes():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
@@ -305,10 +319,36 @@ def control_plane(
         service.stop()
 
 
-def start_routed_proxy(upstream_url: str, plane: ControlPlane, workdir: Path) -> Service:
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (``/proc/net/tcp*``): one per worker of ``--workers``."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+def wait_for_workers(service: Service, workers: int, timeout_s: float = 120) -> None:
+    """Wait until all ``workers`` of a ``--workers`` proxy listen (the first answers before the last)."""
+    port = int(service.url.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout_s
+    while listening_sockets(port) < workers:
+        if service.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{service.name}: {workers} workers did not all listen")
+        time.sleep(0.05)
+
+
+def workers_args(workers: int) -> list[str]:
+    return ["--workers", str(workers)] if workers > 1 else []
+
+
+def start_routed_proxy(upstream_url: str, plane: ControlPlane, workdir: Path, *, workers: int = 1) -> Service:
     """``modelpilot proxy`` with routing on: decisions from ``plane``, metering spooled in ``workdir``."""
-    return start_modelpilot(
-        "modelpilot proxy",
+    service = start_modelpilot(
+        "modelpilot proxy" + (f" x{workers}" if workers > 1 else ""),
         [
             "proxy",
             "--upstream",
@@ -317,9 +357,13 @@ def start_routed_proxy(upstream_url: str, plane: ControlPlane, workdir: Path) ->
             plane.service.url,
             "--spool",
             str(workdir / f"spool-{uuid.uuid4().hex[:8]}.sqlite3"),
+            *workers_args(workers),
         ],
         env={"MODELPILOT_API_KEY": plane.api_key},
     )
+    wait_for_workers(service, workers)
+    service.stop_timeout_s = 60  # each worker drains its spool
+    return service
 
 
 @contextmanager
@@ -330,21 +374,29 @@ def proxy_under_test(
     routing: bool,
     cold: bool = False,
     control_database: str | None = None,
-) -> Iterator[Service]:
+    workers: Sequence[int] = (1,),
+) -> Iterator[list[Service]]:
     """``modelpilot proxy`` toward ``upstream_url``; with ``routing``, behind a local control plane
     on ``control_database`` (default: SQLite in ``workdir``). ``cold`` makes the control plane
     answer with a zero TTL, so the proxy's decision cache never holds and every routed request
-    asks the control plane. Routing runs in shadow mode (see :func:`control_plane`)."""
+    asks the control plane. Routing runs in shadow mode (see :func:`control_plane`). One proxy
+    per entry of ``workers`` (``--workers N``), all behind the same control plane."""
     with ExitStack() as stack:
+        proxies = []
+        plane = None
         if routing or cold:
             database = control_database or f"sqlite:///{workdir / 'control.sqlite3'}"
             env = {"MODELPILOT_ROUTE_TTL_S": "0"} if cold else None
             plane = stack.enter_context(control_plane(database, workdir, env=env, routing_mode="shadow"))
-            proxy = start_routed_proxy(upstream_url, plane, workdir)
-        else:
-            proxy = start_modelpilot("proxy", ["proxy", "--upstream", upstream_url])
-        stack.callback(proxy.stop)
-        yield proxy
+        for count in workers:
+            if plane is not None:
+                proxy = start_routed_proxy(upstream_url, plane, workdir, workers=count)
+            else:
+                proxy = start_modelpilot("proxy", ["proxy", "--upstream", upstream_url, *workers_args(count)])
+                wait_for_workers(proxy, count)
+            stack.callback(proxy.stop)
+            proxies.append(proxy)
+        yield proxies
 
 
 def fresh_postgres(url: str) -> None:

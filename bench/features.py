@@ -1,6 +1,7 @@
 """What the proxy's request features cost per request, by request size.
 
-    python -m bench.features [--tokens 1000 4000 16000 100000 400000] [--varied 4000] [--repeat 30] [--json]
+    python -m bench.features [--tokens 1000 4000 16000 100000 400000] [--varied 4000]
+        [--agent-turns 10 150] [--repeat 30] [--json]
 
 For each size, a Messages request whose last user turn holds about that many tokens of prose and
 code (4 characters a token, the proxy's own estimate) is turned into its ``/v1/route`` request the
@@ -23,6 +24,8 @@ from bench._harness import bench_parser, emit, json_flag, median, percentile, pr
 from bench.routing_quality import synthetic_request
 from modelpilot.proxy.decisions import build_route_request
 from modelpilot.proxy.features.extract import extract_features
+from modelpilot.proxy.features.inputs import text_inputs
+from modelpilot.proxy.features.shape import TOOL_TALLIES
 from modelpilot.proxy.learning import Hyper, LocalLearner
 
 _PARAGRAPH = (
@@ -53,6 +56,63 @@ def varied_request(tokens: int) -> dict[str, Any]:
     return synthetic_request(tokens, 8)
 
 
+def agent_request(turns: int, tools: int = 25) -> dict[str, Any]:
+    """A Claude Code-shaped request: a long system prompt, ``tools`` tool definitions with JSON
+    schemas, and ``turns`` rounds of a tool call and its result."""
+    tool_list = [
+        {
+            "name": f"Tool{i}",
+            "description": "Reads, edits or searches files in the working tree. " * 8,
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    f"p{j}": {"type": "string", "description": "a parameter " * 5} for j in range(8)
+                },
+                "required": ["p0"],
+            },
+        }
+        for i in range(tools)
+    ]
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": [{"type": "text", "text": "Fix the failing test in src/app.py please."}]}
+    ]
+    for turn in range(turns):
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Let me look."},
+                    {
+                        "type": "tool_use",
+                        "id": f"t{turn}",
+                        "name": "Tool1",
+                        "input": {"p0": f"src/f{turn}.py"},
+                    },
+                ],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": f"t{turn}", "content": "x = 1\n" * 300}],
+            }
+        )
+    return {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 8192,
+        "system": [{"type": "text", "text": "You are an agent for software engineering. " * 100}],
+        "tools": tool_list,
+        "messages": messages,
+        "stream": True,
+    }
+
+
+def forget_kept() -> None:
+    """Empty what feature extraction keeps between requests: the next call sees a new request."""
+    TOOL_TALLIES.clear()
+    text_inputs.cache_clear()
+
+
 def trained_learner() -> LocalLearner:
     """A learner that has learned (and so scores with) weights for the benchmark's models."""
     learner = LocalLearner(hyper=Hyper(min_verdicts=1))
@@ -72,21 +132,35 @@ def trained_learner() -> LocalLearner:
     return learner
 
 
-def measure(sizes: list[int], repeat: int, varied: list[int] | None = None) -> dict[str, Any]:
+def measure(
+    sizes: list[int], repeat: int, varied: list[int] | None = None, agent_turns: list[int] | None = None
+) -> dict[str, Any]:
     extract_features(request_of(100))  # load the shipped weights once, outside the timings
     learner = trained_learner()
     varied = varied if varied is not None else [4000]
     rows = []
     cases = [(tokens, "prose", request_of(tokens)) for tokens in sizes]
     cases += [(tokens, "varied", varied_request(tokens)) for tokens in varied]
+    # An agent's conversation resends its tools, system prompt and instruction every turn
+    # ("agent": their tally and analysis kept), beside the same request seen for the first time
+    # ("agent, nothing kept"). Prose and varied requests are measured as first seen too.
+    for turns in agent_turns if agent_turns is not None else [10, 150]:
+        cases += [
+            (turns, "agent", agent_request(turns)),
+            (turns, "agent, nothing kept", agent_request(turns)),
+        ]
     for tokens, text, document in cases:
         timings = []
         learned_timings = []
         for _ in range(repeat):
+            if text != "agent":
+                forget_kept()
             started = time.perf_counter()
             request = build_route_request(document)
             timings.append((time.perf_counter() - started) * 1e6)
             started = time.perf_counter()
+            if text != "agent":
+                forget_kept()
             learned = build_route_request(document, learner)
             learned_timings.append((time.perf_counter() - started) * 1e6)
         assert request is not None and learned is not None
@@ -112,7 +186,7 @@ def print_report(result: Mapping[str, Any]) -> None:
         f"Feature extraction per routed request (build_route_request), {result['repeat']} calls per size",
         [
             "text",
-            "tokens (asked)",
+            "tokens asked (agent: turns)",
             "tokens (estimated)",
             "median µs",
             "p99 µs",
@@ -143,9 +217,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--varied", type=int, nargs="*", default=[4000], help="sizes of the varied-words case (worst case)"
     )
+    parser.add_argument(
+        "--agent-turns",
+        type=int,
+        nargs="*",
+        default=[10, 150],
+        help="turns of the Claude Code-shaped case (25 tools, a tool call and result per turn)",
+    )
     json_flag(parser)
     args = parser.parse_args(argv)
-    emit(measure(args.tokens, args.repeat, args.varied), as_json=args.json, report=print_report)
+    emit(
+        measure(args.tokens, args.repeat, args.varied, args.agent_turns),
+        as_json=args.json,
+        report=print_report,
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """The proxy's overhead: the same request mix sent directly to the simulator and through the proxy.
 
     python -m bench.overhead [--rounds 5] [--requests 60] [--concurrency 64] [--throughput-requests 1000]
-        [--routing | --cold [--control-database URL]] [--json]
+        [--routing | --cold [--control-database URL]] [--workers N [N ...]] [--json]
 
 Both paths are measured in the same run, in interleaved rounds (direct, proxy, proxy, direct, ...),
 so drift on the machine hits both alike. Reported per round and then as the median over rounds:
@@ -10,7 +10,8 @@ at a fixed higher concurrency against a simulator answering after 20 ms; streami
 byte; and the proxy's resident memory. ``--routing`` puts a local control plane behind the proxy
 with a warm decision cache; ``--cold`` makes every routed request ask it (decision TTL 0), on
 SQLite or on ``--control-database`` (e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/bench_control``,
-which is dropped and made anew).
+which is dropped and made anew). ``--workers 1 2`` runs one proxy per count
+(``modelpilot proxy --workers N``) in the same rounds and adds a table of their requests/s.
 """
 
 from __future__ import annotations
@@ -37,45 +38,74 @@ from bench._harness import (
 from bench._traffic import SLOW_UPSTREAM, latency_round, throughput_round
 
 
-async def measure(args: argparse.Namespace, direct: Service, proxy: Service) -> dict[str, object]:
-    targets = {"direct": direct.url, "proxy": proxy.url}
+def proxy_name(workers: int) -> str:
+    return "proxy" if workers == 1 else f"proxy x{workers}"
+
+
+async def measure(
+    args: argparse.Namespace, direct: Service, proxies: Mapping[int, Service]
+) -> dict[str, object]:
+    targets = {"direct": direct.url, **{proxy_name(n): proxy.url for n, proxy in proxies.items()}}
+    services = {"direct": direct, **{proxy_name(n): proxy for n, proxy in proxies.items()}}
+    names = list(targets)
     per_round: list[dict[str, dict[str, float]]] = []
     for round_no in range(args.rounds):
-        order = ["direct", "proxy"] if round_no % 2 == 0 else ["proxy", "direct"]
+        order = names if round_no % 2 == 0 else names[::-1]
         figures: dict[str, dict[str, float]] = {name: {} for name in targets}
         for name in order:
             sample = await latency_round(targets[name], args.requests, fresh=args.cold)
             figures[name].update(sample.figures())
         for name in order:
+            cpu_before = services[name].cpu_s()
             figures[name]["rps"] = await throughput_round(
                 targets[name], args.throughput_requests, args.concurrency, SLOW_UPSTREAM, fresh=args.cold
             )
+            # CPU of the process and its workers per request: what capacity a core buys, robust
+            # when other work shares the cores (requests/s is not).
+            spent = services[name].cpu_s() - cpu_before
+            figures[name]["cpu_us_per_request"] = spent / (args.throughput_requests + args.concurrency) * 1e6
         per_round.append(figures)
 
     def med(name: str, key: str) -> float:
         return median([r[name][key] for r in per_round])
 
-    def added(key: str) -> float:
-        return median([r["proxy"][key] - r["direct"][key] for r in per_round])
+    def added(key: str, name: str) -> float:
+        return median([r[name][key] - r["direct"][key] for r in per_round])
 
+    first = next(iter(proxies))
+    proxy = proxies[first]
     rss_now, rss_peak = proxy.rss_mb()
-    return {
+    result: dict[str, object] = {
         "routing": "cold" if args.cold else ("warm" if args.routing else "off"),
         "rounds": args.rounds,
         "requests_per_round": args.requests,
         "concurrency": args.concurrency,
         "direct": {k: med("direct", k) for k in ("p50_ms", "p99_ms", "ttfb_p50_ms", "rps")},
-        "proxy": {k: med("proxy", k) for k in ("p50_ms", "p99_ms", "ttfb_p50_ms", "rps")},
-        "added": {
-            "p50_ms": added("p50_ms"),
-            "p99_ms": added("p99_ms"),
-            "ttfb_p50_ms": added("ttfb_p50_ms"),
-        },
-        "rps_ratio": median([r["proxy"]["rps"] / r["direct"]["rps"] for r in per_round]),
+        "proxy": {k: med(proxy_name(first), k) for k in ("p50_ms", "p99_ms", "ttfb_p50_ms", "rps")},
+        "added": {k: added(k, proxy_name(first)) for k in ("p50_ms", "p99_ms", "ttfb_p50_ms")},
+        "rps_ratio": median([r[proxy_name(first)]["rps"] / r["direct"]["rps"] for r in per_round]),
         "proxy_rss_mb": rss_now,
         "proxy_peak_rss_mb": rss_peak,
         "simulator_rss_mb": direct.rss_mb()[0],
     }
+    if len(proxies) > 1:
+        # --workers 1 2 ...: every proxy's figures, and its throughput beside the first's.
+        result["workers"] = {
+            str(n): {
+                **{k: med(proxy_name(n), k) for k in ("p50_ms", "p99_ms", "ttfb_p50_ms", "rps")},
+                "added_p50_ms": added("p50_ms", proxy_name(n)),
+                "cpu_us_per_request": med(proxy_name(n), "cpu_us_per_request"),
+                "rps_ratio_to_direct": median(
+                    [r[proxy_name(n)]["rps"] / r["direct"]["rps"] for r in per_round]
+                ),
+                "rps_ratio_to_first": median(
+                    [r[proxy_name(n)]["rps"] / r[proxy_name(first)]["rps"] for r in per_round]
+                ),
+                "rss_mb": service.tree_rss_mb(),
+            }
+            for n, service in proxies.items()
+        }
+    return result
 
 
 def print_report(result: Mapping[str, Any]) -> None:
@@ -117,6 +147,33 @@ def print_report(result: Mapping[str, Any]) -> None:
         ["metric", "direct", "via proxy", "added / ratio"],
         rows,
     )
+    workers = result.get("workers")
+    if workers:
+        first = next(iter(workers))
+        print_table(
+            f"--workers: requests/s at concurrency {result['concurrency']} (direct {d['rps']:.0f})",
+            [
+                "workers",
+                "requests/s",
+                "x direct",
+                f"x {first} worker(s)",
+                "added p50 (ms)",
+                "CPU µs per request",
+                "RSS, all processes (MB)",
+            ],
+            [
+                [
+                    n,
+                    f"{w['rps']:.0f}",
+                    f"x{w['rps_ratio_to_direct']:.2f}",
+                    f"x{w['rps_ratio_to_first']:.2f}",
+                    f"{w['added_p50_ms']:+.2f}",
+                    f"{w['cpu_us_per_request']:.0f}",
+                    f"{w['rss_mb']:.0f}",
+                ]
+                for n, w in workers.items()
+            ],
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +190,14 @@ def main(argv: list[str] | None = None) -> int:
         help="route with a cold decision cache: the control plane answers with TTL 0, so every request asks it",
     )
     parser.add_argument("--control-database", help="the control plane's database for --routing/--cold")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        metavar="N",
+        help="measure `modelpilot proxy --workers N` for each N given (e.g. 1 2), in the same rounds",
+    )
     json_flag(parser)
     args = parser.parse_args(argv)
 
@@ -147,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
                 routing=args.routing,
                 cold=args.cold,
                 control_database=args.control_database,
-            ) as proxy:
-                result = asyncio.run(measure(args, simulator, proxy))
+                workers=args.workers,
+            ) as proxies:
+                result = asyncio.run(measure(args, simulator, dict(zip(args.workers, proxies, strict=True))))
         finally:
             simulator.stop()
     emit(result, as_json=args.json, report=print_report)

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         simulator = start_modelpilot("simulator", ["sim"])
         try:
-            with proxy_under_test(simulator.url, Path(tmp), routing=not args.no_routing) as proxy:
+            with proxy_under_test(simulator.url, Path(tmp), routing=not args.no_routing) as (proxy,):
                 result = asyncio.run(soak(proxy, args.minutes, args.concurrency, args.sample_s))
         finally:
             simulator.stop()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 import signal
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,24 @@ class Listener:
     lifespan: str = "on"
     header_timeout_s: float = 10.0
     body_idle_timeout_s: float = 30.0
+    #: A socket already bound to ``host:port`` (say, with ``SO_REUSEPORT``) to serve on.
+    sock: socket.socket | None = None
+
+
+def bind_reuse_port(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``: several processes may each bind
+    one to the same port, and the kernel spreads new connections over those that listen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def guarded_protocol(base: type[Any], *, header_timeout_s: float, body_idle_timeout_s: float) -> type[Any]:
@@ -168,7 +187,9 @@ def serve_all(listeners: Sequence[Listener], *, on_started: Callable[[dict[str, 
         for server in servers:
             if stopping.is_set():
                 break
-            tasks.append(asyncio.create_task(server.serve()))
+            listener = listeners[len(tasks)]
+            sockets = [listener.sock] if listener.sock is not None else None
+            tasks.append(asyncio.create_task(server.serve(sockets=sockets)))
             # A signal during start-up lets this server finish starting (then everything stops),
             # so the "listening" line is printed whenever every server did listen.
             while not server.started:

@@ -54,6 +54,20 @@ def test_overhead_with_routing(flag: str, routing: str) -> None:
 
 
 @pytest.mark.slow
+def test_overhead_at_one_and_two_workers() -> None:
+    result = run_bench(
+        "overhead", "--rounds", "1", "--requests", "6", "--throughput-requests", "20", "--workers", "1", "2"
+    )
+    assert set(result["workers"]) == {"1", "2"}
+    for figures in result["workers"].values():
+        assert all(
+            is_figure(figures[k])
+            for k in ("rps", "rps_ratio_to_direct", "rps_ratio_to_first", "cpu_us_per_request", "rss_mb")
+        )
+    assert result["workers"]["1"]["rps_ratio_to_first"] == 1.0
+
+
+@pytest.mark.slow
 def test_peers_without_the_peers() -> None:
     result = run_bench(
         "peers",
@@ -120,12 +134,15 @@ def test_routing_faults() -> None:
 
 @pytest.mark.slow
 def test_features() -> None:
-    result = run_bench("features", "--tokens", "100", "4000", "--repeat", "2")
-    # Prose at each size, plus the worst case the learner reads (all-distinct words) at the largest.
+    result = run_bench("features", "--tokens", "100", "4000", "--repeat", "2", "--agent-turns", "3")
+    # Prose at each size, plus the worst case the learner reads (all-distinct words) at the largest,
+    # and an agent's conversation with its tools' tally kept and walked anew.
     assert [(row["tokens"], row["text"]) for row in result["rows"]] == [
         (100, "prose"),
         (4000, "prose"),
         (4000, "varied"),
+        (3, "agent"),
+        (3, "agent, nothing kept"),
     ]
     for row in result["rows"]:
         assert row["input_tokens_estimate"] >= row["tokens"] * 0.5

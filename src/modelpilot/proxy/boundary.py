@@ -16,6 +16,7 @@ ForbiddenRequestError('requests for host rebind.attacker.example are not served 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Collection, Iterable
@@ -38,6 +39,7 @@ class ForbiddenRequestError(ProxyError):
         return f"{type(self).__name__}({str(self).split(';')[0] + '; ...'!r})"
 
 
+@functools.lru_cache(maxsize=256)  # every request's Host: parsing an IP literal is slow
 def _is_loopback(name: str) -> bool:
     if name == "localhost" or name.endswith(".localhost"):
         return True

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modelpilot.proxy.settings import ProxySettings, check_deployment_key
 from modelpilot.proxy.spool import SpoolLockedError, deployment_fingerprint
-from modelpilot.servers import Listener, serve_all
+from modelpilot.servers import Listener, bind_reuse_port, serve_all
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    from modelpilot.proxy.app import ProxyApp
 
 log = logging.getLogger("modelpilot.proxy")
 
@@ -67,6 +74,81 @@ def settings_error(exc: ValueError) -> click.UsageError:
     return click.UsageError(message)
 
 
+def build_app(settings: ProxySettings) -> ProxyApp:
+    """The proxy's app for ``settings``; what stops it from starting as a ClickException."""
+    from modelpilot.proxy.app import create_app
+    from modelpilot.proxy.calibration.judge import EvaluatorLoadError
+    from modelpilot.proxy.otlp import OtlpUnavailableError
+
+    try:
+        return create_app(settings)
+    except SpoolLockedError as exc:
+        raise click.ClickException(
+            f"{exc}; give each proxy its own spool file with --spool (MODELPILOT_SPOOL), "
+            "or stop the other proxy"
+        ) from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
+    except OtlpUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except EvaluatorLoadError as exc:
+        raise click.ClickException(f"--judge-callable: {exc}") from exc
+
+
+def serve_worker(
+    settings: ProxySettings,
+    host: str,
+    port: int,
+    index: int,
+    ready: Queue[tuple[int, str | None]],
+    parent_pid: int,
+) -> None:
+    """One worker process of ``--workers N`` (started by :class:`~modelpilot.proxy.workers.WorkerPool`):
+    the whole proxy on its own ``SO_REUSEPORT`` socket; it says on ``ready`` when it listens."""
+    from modelpilot.proxy.workers import watch_parent
+
+    os.setpgrp()  # the parent forwards one SIGTERM; a terminal's Ctrl-C must not reach us twice
+    watch_parent(parent_pid)
+    logging.basicConfig(level=logging.WARNING, format=f"[worker {index}] %(message)s")
+    try:
+        app = build_app(settings)
+        sock = bind_reuse_port(host, port)
+    except click.ClickException as exc:
+        ready.put((index, exc.format_message()))
+        raise SystemExit(1) from exc
+    except OSError as exc:
+        ready.put((index, f"cannot listen on {host}:{port}: {exc}"))
+        raise SystemExit(1) from exc
+    serve_all([Listener("proxy", app, host, port, sock=sock)], on_started=lambda _: ready.put((index, None)))
+
+
+def serve_workers(settings: list[ProxySettings], host: str, port: int) -> None:
+    """The parent of ``--workers N``: hold the port, run the workers until a signal."""
+    from modelpilot.proxy.workers import WorkerPool
+
+    holder = bind_reuse_port(host, port)  # holds the port; never listens, so gets no connection
+    port = holder.getsockname()[1]
+    pool = WorkerPool(settings, host=host, port=port, target=serve_worker)
+    previous = {sig: signal.signal(sig, pool.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        error = pool.start()
+        if error is not None:
+            raise click.ClickException(error)
+        click.echo(
+            f"modelpilot proxy listening on http://{host}:{port} → upstream {settings[0].upstream_base} "
+            f"({len(settings)} workers)",
+            err=True,
+        )
+        code = pool.wait()
+    finally:
+        pool.stop(timeout_s=2 * settings[0].drain_timeout_s + 10)
+        holder.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code != 0:
+        raise click.ClickException("a worker stopped by itself")
+
+
 def _read_key_file(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -80,6 +162,16 @@ def _read_key_file(path: Path | None) -> str | None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option(
     "--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="MODELPILOT_WORKERS",
+    help="Processes serving the port (SO_REUSEPORT), for throughput beyond one core. Each has its own "
+    "spool (<spool>-w<i>.sqlite3 for i >= 1), learner file, decision cache and conversation pins, and "
+    "an even share of the paired checks' daily cap.",
 )
 @click.option(
     "--upstream",
@@ -232,6 +324,7 @@ def _read_key_file(path: Path | None) -> str | None:
 def proxy_command(
     host: str,
     port: int,
+    workers: int,
     upstream_url: str,
     public_base_url: str | None,
     allowed_hosts: tuple[str, ...],
@@ -254,9 +347,8 @@ def proxy_command(
 ) -> None:
     """Run the local proxy. Point the SDK at it: ANTHROPIC_BASE_URL=http://HOST:PORT."""
     from modelpilot.ports import ensure_port_free
-    from modelpilot.proxy.app import create_app
-    from modelpilot.proxy.calibration.judge import EvaluatorLoadError
-    from modelpilot.proxy.otlp import OtlpUnavailableError
+    from modelpilot.proxy.orphans import LeftOverDelivery
+    from modelpilot.proxy.workers import left_over_spools, worker_settings
 
     key = _read_key_file(anthropic_api_key_file) or os.environ.get("ANTHROPIC_API_KEY") or None
     deployment_key = os.environ.get("MODELPILOT_API_KEY") or None
@@ -315,7 +407,7 @@ def proxy_command(
         raise settings_error(exc) from exc
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        app = create_app(settings)
+        per_worker = worker_settings(settings, workers)
     except SpoolLockedError as exc:
         raise click.ClickException(
             f"{exc}; give each proxy its own spool file with --spool (MODELPILOT_SPOOL), "
@@ -323,14 +415,27 @@ def proxy_command(
         ) from exc
     except (OSError, sqlite3.Error) as exc:
         raise click.ClickException(f"cannot open the meter spool {settings.spool_path}: {exc}") from exc
-    except OtlpUnavailableError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except EvaluatorLoadError as exc:
-        raise click.ClickException(f"--judge-callable: {exc}") from exc
-    # serve_all stops gracefully on SIGINT/SIGTERM (the lifespan closes the upstream pool), exit 0.
-    serve_all(
-        [Listener("proxy", app, host, port)],
-        on_started=lambda urls: click.echo(
-            f"modelpilot proxy listening on {urls['proxy']} → upstream {settings.upstream_base}", err=True
-        ),
+    # Worker spools of an earlier run with more workers: still owed to the control plane.
+    left_over = LeftOverDelivery(
+        left_over_spools(Path(settings.spool_path), workers) if settings.spool_path is not None else [],
+        settings,
     )
+    if workers > 1:
+        left_over.start()
+        try:
+            serve_workers(per_worker, host, port)
+        finally:
+            left_over.stop()
+        return
+    app = build_app(per_worker[0])
+    left_over.start()
+    try:
+        # serve_all stops gracefully on SIGINT/SIGTERM (the lifespan closes the upstream pool), exit 0.
+        serve_all(
+            [Listener("proxy", app, host, port)],
+            on_started=lambda urls: click.echo(
+                f"modelpilot proxy listening on {urls['proxy']} → upstream {settings.upstream_base}", err=True
+            ),
+        )
+    finally:
+        left_over.stop()

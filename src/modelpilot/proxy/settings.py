@@ -5,7 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from modelpilot.proxy.calibration.sampling import CapShare
 
 MIB = 1024 * 1024
 
@@ -70,6 +74,8 @@ class ProxySettings:
     judge_callable: str | None = None
     judge_url: str | None = None
     calibration_timeout_s: float = 120.0  # per side call (candidate, judge, evaluator)
+    #: Under ``modelpilot proxy --workers N``: this worker's share of the daily cap (proxy/workers.py).
+    calibration_share: CapShare | None = None
 
     def __post_init__(self) -> None:
         if not self.upstream_url.startswith(("http://", "https://")):

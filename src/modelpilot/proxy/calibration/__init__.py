@@ -25,7 +25,13 @@ from modelpilot.proxy.calibration.judge import (
     Evaluator,
     UrlEvaluator,
 )
-from modelpilot.proxy.calibration.sampling import CalibrationLimits, LimitsFeed, Sampler, SpendLedger
+from modelpilot.proxy.calibration.sampling import (
+    CalibrationLimits,
+    CapShare,
+    LimitsFeed,
+    Sampler,
+    SpendLedger,
+)
 from modelpilot.proxy.calibration.verdict import Verdict
 
 if TYPE_CHECKING:
@@ -68,7 +74,7 @@ def build_calibrator(
         limits=LimitsFeed(
             rate_bps=settings.calibration_rate_bps, daily_cap_micros=settings.calibration_daily_cap_micros
         ),
-        ledger=SpendLedger(spool),
+        ledger=SpendLedger(spool, share=settings.calibration_share),
         evaluator=build_evaluator(settings, upstream, catalog),
         store=spool,
         metrics=metrics,
@@ -82,6 +88,7 @@ __all__ = [
     "CalibrationJob",
     "CalibrationLimits",
     "Calibrator",
+    "CapShare",
     "CallableEvaluator",
     "EvaluationCase",
     "Evaluator",

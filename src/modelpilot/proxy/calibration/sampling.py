@@ -18,6 +18,10 @@ Two pieces, both pure and in memory (the hot path gains no await and no disk wri
 :class:`LimitsFeed` is where the rate and cap come from: the deployment's values from the control
 plane (``GET /v1/config``; fed with :meth:`LimitsFeed.update`) unless a local override is set, and
 the wire defaults (2 %, $1) until the control plane has spoken.
+
+:class:`CapShare` splits the cap between the worker processes of ``modelpilot proxy --workers N``
+(each has its own spool, so its own ledger): worker ``i`` may spend its share of what was left of
+the cap when the workers started, so their spend added up never passes the cap.
 """
 
 from __future__ import annotations
@@ -141,6 +145,41 @@ class Reservation:
     micros: int
 
 
+@dataclass(frozen=True, slots=True)
+class CapShare:
+    """Worker ``index`` of ``count`` (``modelpilot proxy --workers``). On ``day`` (the start's UTC
+    day), ``elsewhere_micros`` had already been spent by the other spool files of the deployment
+    (other workers' and those left by a run with more workers).
+
+    >>> share = CapShare(index=1, count=2, day=date(2026, 1, 5), elsewhere_micros=300)
+    >>> share.cap_micros(1_000, day=date(2026, 1, 5), own_at_start=100)  # 100 + half of 600
+    400
+    >>> share.cap_micros(1_001, day=date(2026, 1, 6), own_at_start=0)  # a new day: an even split
+    500
+    """
+
+    index: int
+    count: int
+    day: date | None = None
+    elsewhere_micros: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"worker index {self.index} is not within 0..{self.count - 1}")
+
+    def split(self, micros: int) -> int:
+        """This worker's part of ``micros``: the parts of all workers add up to it exactly."""
+        base, extra = divmod(max(0, micros), self.count)
+        return base + (1 if self.index < extra else 0)
+
+    def cap_micros(self, cap_micros: int, *, day: date, own_at_start: int) -> int:
+        """This worker's cap on ``day``: on the start day, what it had spent by then plus its part
+        of what nobody had spent; on later days, its part of the cap."""
+        if day != self.day:
+            return self.split(cap_micros)
+        return own_at_start + self.split(cap_micros - own_at_start - self.elsewhere_micros)
+
+
 class SpendLedger:
     """The UTC day's settled spend plus outstanding reservations, against the cap.
 
@@ -151,9 +190,17 @@ class SpendLedger:
     >>> ledger.settle(held, actual_micros=250)
     """
 
-    def __init__(self, store: SpendStore | None, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: SpendStore | None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        share: CapShare | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._share = share
+        self._own_at_start = 0
         self._lock = threading.Lock()
         self._day: date | None = None
         self._spent = 0
@@ -166,13 +213,20 @@ class SpendLedger:
             self._day = day
             self._spent = self._store.calibration_spent(day) if self._store is not None else 0
             self._reserved = 0
+            if self._share is not None and day == self._share.day:
+                self._own_at_start = self._spent
         return day
+
+    def _cap(self, cap_micros: int, day: date) -> int:
+        if self._share is None:
+            return cap_micros
+        return self._share.cap_micros(cap_micros, day=day, own_at_start=self._own_at_start)
 
     def reserve(self, micros: int, *, cap_micros: int) -> Reservation | None:
         """Hold ``micros`` against today's cap, or None when it does not fit."""
         with self._lock:
             day = self._today()
-            if micros < 0 or self._spent + self._reserved + micros > cap_micros:
+            if micros < 0 or self._spent + self._reserved + micros > self._cap(cap_micros, day):
                 return None
             self._reserved += micros
             return Reservation(day, micros)
@@ -199,6 +253,7 @@ class SpendLedger:
 __all__ = [
     "BPS",
     "CalibrationLimits",
+    "CapShare",
     "LimitsFeed",
     "Reservation",
     "Sampler",

@@ -1,9 +1,10 @@
 """``extract_features``: an Anthropic Messages request body in, numbers and flags out.
 
 This is the privacy boundary of DESIGN.md §2 on the proxy side: :class:`Features` holds only
-ints, floats, booleans and the :class:`~modelpilot.schema.wire.Category` enum. No text, no hash
-and no embedding of text survives the call; the bounded excerpts and word hashes the local
-models read are dropped when it returns.
+ints, floats, booleans and the :class:`~modelpilot.schema.wire.Category` enum: no text, no hash
+and no embedding of text. The bounded excerpts and word hashes the local models read stay in this
+process: the analysis of the last few distinct excerpts is kept in memory (``inputs.text_inputs``,
+for agent loops that resend the same instruction), never written or sent.
 """
 
 from __future__ import annotations

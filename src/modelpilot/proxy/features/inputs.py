@@ -7,6 +7,7 @@ weights were fitted on is exactly what they see in the proxy.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -94,42 +95,82 @@ def read_flags(body: dict[str, Any], tool_count: int) -> RequestFlags:
     )
 
 
-def model_inputs(body: dict[str, Any]) -> ModelInputs:
-    """Walk ``body`` once and derive every model input from bounded excerpts of it."""
-    shape = walk_request(body)
-    flags = read_flags(body, shape.tool_count)
-    lowered_user = shape.user_text.lower()
-    lowered_system = shape.system_text.lower()
+@dataclass(frozen=True, slots=True)
+class TextInputs:
+    """The model inputs read from the bounded text excerpts alone (the last user text and the
+    head of the system prompt), with whether the request acts as an agent."""
+
+    word_hashes: tuple[int, ...]
+    has_code: bool
+    has_math: bool
+    rule_category: Category | None
+    is_chatter_text: bool
+    number_share: float
+    number_count: int
+    is_creative: bool
+    is_conversational: bool
+    is_question: bool
+    has_operation: bool
+
+
+# An agent loop's user turns are tool results, so its last user text (the instruction) and its
+# system prompt are the same on every turn of a task: their analysis is kept for the last few
+# distinct excerpts (bounded text, at most ~1,500 characters each, in this process only; never
+# written or sent). A pure function of its arguments, so a kept result is the computed one.
+@functools.lru_cache(maxsize=256)
+def text_inputs(user_text: str, system_text: str, is_agentic: bool) -> TextInputs:
+    """The :class:`TextInputs` of the excerpts of a request (see :class:`RequestShape`)."""
+    lowered_user = user_text.lower()
+    lowered_system = system_text.lower()
     lowered = lowered_user + "\n" + lowered_system
     words = text.words(lowered)
-    word_hashes = text.hash_words(words)
     word_set = frozenset(words)
     code = text.has_code(lowered, word_set)
-    is_agentic = flags.has_tools and (
-        shape.tool_use_count >= _AGENT_MIN_TOOL_CALLS
-        or (shape.tool_count >= _AGENT_MIN_TOOLS and not flags.tool_choice_forced)
-    )
     # The classifier's words cover the whole excerpt unless they were cut at text.MAX_WORDS.
     excerpt = rules.instruction_excerpt(
         lowered_user, lowered_system, words=word_set if len(words) < text.MAX_WORDS else None
     )
-    max_tokens = body.get("max_tokens")
     numbers = sum(1 for w in words if w[0] in _DIGITS)
-    return ModelInputs(
-        shape=shape,
-        flags=flags,
-        max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
-        word_hashes=word_hashes,
+    return TextInputs(
+        word_hashes=tuple(text.hash_words(words)),
         has_code=code,
         has_math=text.has_math(lowered, word_set),
         rule_category=rules.category_by_rules(excerpt, is_agentic=is_agentic, has_code=code),
-        is_chatter=rules.is_chatter(lowered_user) and shape.image_count == 0 and shape.document_count == 0,
+        is_chatter_text=rules.is_chatter(lowered_user),
         number_share=numbers / len(words) if words else 0.0,
         number_count=numbers,
         is_creative=rules.is_creative_ask(excerpt),
         is_conversational=rules.is_conversational(lowered_user, lowered_system),
         is_question=rules.is_question(lowered_user),
         has_operation=rules.has_operation(lowered_user),
+    )
+
+
+def model_inputs(body: dict[str, Any]) -> ModelInputs:
+    """Walk ``body`` once and derive every model input from bounded excerpts of it."""
+    shape = walk_request(body)
+    flags = read_flags(body, shape.tool_count)
+    is_agentic = flags.has_tools and (
+        shape.tool_use_count >= _AGENT_MIN_TOOL_CALLS
+        or (shape.tool_count >= _AGENT_MIN_TOOLS and not flags.tool_choice_forced)
+    )
+    found = text_inputs(shape.user_text, shape.system_text, is_agentic)
+    max_tokens = body.get("max_tokens")
+    return ModelInputs(
+        shape=shape,
+        flags=flags,
+        max_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else 0,
+        word_hashes=list(found.word_hashes),
+        has_code=found.has_code,
+        has_math=found.has_math,
+        rule_category=found.rule_category,
+        is_chatter=found.is_chatter_text and shape.image_count == 0 and shape.document_count == 0,
+        number_share=found.number_share,
+        number_count=found.number_count,
+        is_creative=found.is_creative,
+        is_conversational=found.is_conversational,
+        is_question=found.is_question,
+        has_operation=found.has_operation,
     )
 
 

@@ -7,8 +7,12 @@ local classifiers. Nothing here leaves the process; :mod:`.extract` turns it int
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 # Roughly 3.5 characters per token for English prose under Claude's tokenizers; the estimate only
 # needs to be good enough for bucketing and for pricing the alternatives alike.
@@ -30,6 +34,14 @@ SYSTEM_HEAD_CHARS = 400
 # How far back to look for the last user turn that carries text (agent loops end in tool
 # results); bounded so that a 10,000-message conversation costs no more than a short one.
 _TEXT_LOOKBACK_MESSAGES = 24
+
+
+# Agent harnesses (Claude Code) resend the same tool definitions, tens of KB of JSON schemas, on
+# every turn; their tally is kept for the last few distinct tool lists, keyed by their exact JSON
+# (so a hit has exactly the same tally). Bounded in entries and in the size of a key; it holds
+# what the request itself held, in this process only, and is never sent or written anywhere.
+_TOOLS_CACHE_ENTRIES = 32
+_TOOLS_CACHE_MAX_KEY_BYTES = 256 * 1024
 
 
 def tokens_for_chars(chars: int) -> int:
@@ -200,13 +212,8 @@ def _content_chars(content: Any) -> int:
     return total
 
 
-def walk_request(body: dict[str, Any]) -> RequestShape:
-    """Walk ``body`` once and return its :class:`RequestShape`."""
-    system = Tally()
-    _walk_content(body.get("system"), system)
-
-    tools = body.get("tools")
-    tool_list = tools if isinstance(tools, list) else []
+def _walk_tools(tool_list: list[Any]) -> tuple[Tally, int]:
+    """The size of the tool definitions, and how many are server tools."""
     tool_tally = Tally()
     server_tools = 0
     for tool in tool_list:
@@ -220,6 +227,69 @@ def walk_request(body: dict[str, Any]) -> RequestShape:
             tool_tally.media_tokens += _SERVER_TOOL_TOKENS
         else:
             tool_tally.chars += _json_chars(tool)
+    return tool_tally, server_tools
+
+
+class ToolTallies:
+    """:func:`_walk_tools` with the results of the last ``entries`` distinct tool lists kept
+    (least recently used out). Safe across threads."""
+
+    def __init__(
+        self, entries: int = _TOOLS_CACHE_ENTRIES, max_key_bytes: int = _TOOLS_CACHE_MAX_KEY_BYTES
+    ) -> None:
+        self._entries = entries
+        self._max_key_bytes = max_key_bytes
+        self._kept: OrderedDict[bytes, tuple[int, int, bool, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def tally(self, tool_list: list[Any]) -> tuple[Tally, int]:
+        if not tool_list:
+            return Tally(), 0
+        try:
+            key = orjson.dumps(tool_list)
+        except (TypeError, orjson.JSONEncodeError):
+            return _walk_tools(tool_list)
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+        if kept is not None:
+            chars, media_tokens, has_cache_control, server_tools = kept
+            return Tally(
+                chars=chars, media_tokens=media_tokens, has_cache_control=has_cache_control
+            ), server_tools
+        tool_tally, server_tools = _walk_tools(tool_list)
+        if len(key) <= self._max_key_bytes:
+            with self._lock:
+                self._kept[key] = (
+                    tool_tally.chars,
+                    tool_tally.media_tokens,
+                    tool_tally.has_cache_control,
+                    server_tools,
+                )
+                while len(self._kept) > self._entries:
+                    self._kept.popitem(last=False)
+        return tool_tally, server_tools
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+TOOL_TALLIES = ToolTallies()
+
+
+def walk_request(body: dict[str, Any]) -> RequestShape:
+    """Walk ``body`` once and return its :class:`RequestShape`."""
+    system = Tally()
+    _walk_content(body.get("system"), system)
+
+    tools = body.get("tools")
+    tool_list = tools if isinstance(tools, list) else []
+    tool_tally, server_tools = TOOL_TALLIES.tally(tool_list)
 
     messages = body.get("messages")
     message_list = messages if isinstance(messages, list) else []
