@@ -13,14 +13,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from modelpilot.cli import main
+from modelpilot.control.store.engine import create_db_engine, create_session_factory
+from modelpilot.control.store.tables import Deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
@@ -447,3 +452,79 @@ def test_every_documented_make_command_exists() -> None:
         ["make", "-n", "run", "PORT=9787", "CONTROL_PORT=9700"], cwd=ROOT, capture_output=True, text=True
     ).stdout
     assert "modelpilot up --port 9787 --control-port 9700" in ported
+
+
+# -- the management API's example runs as written against a real control plane -------------------
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the control plane exited"
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy")
+
+
+def test_the_management_api_example_runs_as_written(tmp_path: Path) -> None:
+    """docs/management-api.md's example block, run by bash with curl against `modelpilot control`
+    (a subprocess on loopback, SQLite), with the token `modelpilot admin create-token` printed."""
+    doc = (ROOT / "docs" / "management-api.md").read_text("utf-8")
+    example = next(block for block in _fenced(doc) if "api() {" in block)
+    database = f"sqlite:///{tmp_path / 'control.sqlite3'}"
+    admin = [sys.executable, "-m", "modelpilot.cli", "admin", "--database-url", database]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MODELPILOT_")}
+    created = subprocess.run(
+        [*admin, "create-account", "docs-mgmt@example.com", "--password-stdin"],
+        input=b"a long enough password\n",
+        capture_output=True,
+        env=environ,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    token = subprocess.run(
+        [*admin, "create-token", "docs-mgmt@example.com", "ci"], capture_output=True, env=environ, timeout=60
+    )
+    assert token.returncode == 0, token.stderr
+    secret = token.stdout.decode().strip()
+    assert secret.startswith("mp_mgmt_")
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    argv = [
+        sys.executable, "-m", "modelpilot.cli", "control", "--port", str(port),
+        "--database-url", database, "--secret-file", str(tmp_path / "secret"),
+    ]  # fmt: skip
+    with (tmp_path / "control.log").open("wb") as log:
+        control = subprocess.Popen(argv, stdout=log, stderr=log, env=environ)
+        try:
+            _wait_until_healthy(url, control)
+            result = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", example],
+                capture_output=True,
+                text=True,
+                env={**environ, "CONTROL_PLANE": url, "TOKEN": secret},
+                cwd=tmp_path,
+                timeout=120,
+            )
+        finally:
+            control.terminate()
+            control.wait(timeout=30)
+    assert result.returncode == 0, result.stderr + (tmp_path / "control.log").read_text()
+    key, target, header = result.stdout.splitlines()
+    assert re.fullmatch(r"mp_live_[0-9A-Za-z]{43}", key)
+    assert target == "0.97"
+    assert header.startswith("hour,category,requested_model,served_model,")
+    # It cleaned up after itself: the account has no deployment left.
+    listing = subprocess.run(
+        [*admin, "list-tokens", "docs-mgmt@example.com"], capture_output=True, env=environ
+    )
+    assert listing.returncode == 0 and secret[:12] in listing.stdout.decode()
+    engine = create_db_engine(database)
+    try:
+        with create_session_factory(engine)() as db:
+            assert db.scalars(select(Deployment)).all() == []
+    finally:
+        engine.dispose()

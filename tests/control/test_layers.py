@@ -19,7 +19,9 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("modelpilot.schema.firewall", ("modelpilot.", *WEB, "sqlalchemy", "pydantic")),
     ("modelpilot.control.store", ("modelpilot.control.http", "modelpilot.control.app", *WEB)),
 ]
-DOMAIN = ("accounts", "credentials", "deployments", "errors", "keys", "metering", "passwords", "routing")
+DOMAIN = (
+    "accounts", "credentials", "deployments", "errors", "keys", "metering", "passwords", "routing", "tokens",
+)  # fmt: skip
 RULES += [
     (f"modelpilot.control.{name}", ("modelpilot.control.http", "modelpilot.control.app", *WEB))
     for name in DOMAIN

@@ -62,9 +62,9 @@ async def test_an_administrator_resets_a_password_from_the_console(new_tenant, m
     admin = await new_tenant("admin@example.com")
     make_admin(engine, "admin@example.com")
     customer = await new_tenant("c@example.com")
-    # Only administrators: a customer gets a 404 (after the CSRF check, as on every POST).
+    # Only administrators: a customer gets a 403, as on every admin page and API.
     refused = await post_form(customer.client, f"/console/admin/accounts/{admin.account_id}/reset-password")
-    assert refused.status_code == 404
+    assert refused.status_code == 403
     page = await post_form(admin.client, f"/console/admin/accounts/{customer.account_id}/reset-password")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     match = re.search(r'data-testid="new-password"', page.text)

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.params import Form
 
+from modelpilot.control.http.dependencies import account_caller
+
 # Intentionally public: health, the API document, log-in and sign-up, the status page and the
 # public pages (security, architecture, DPA, subprocessors and the like), static assets and
 # /.well-known. Everything else must refuse a request without valid credentials.
@@ -42,6 +44,8 @@ class Endpoint:
     path: str
     form_fields: tuple[str, ...]
     json_body: bool
+    #: Part of the management API: a management token (``mp_mgmt_``) is a credential here.
+    accepts_token: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -73,6 +77,15 @@ def _body_of(route: Any) -> tuple[tuple[str, ...], bool]:
     return forms, bool(params) and not forms
 
 
+def _takes_token(dependant: Any) -> bool:
+    """Whether the route authenticates through :func:`account_caller` (session or token)."""
+    if dependant is None:
+        return False
+    return getattr(dependant, "call", None) is account_caller or any(
+        _takes_token(sub) for sub in getattr(dependant, "dependencies", ())
+    )
+
+
 def _walk(routes: list[Any], prefix: str) -> Iterator[Endpoint]:
     for route in routes:
         included = getattr(route, "original_router", None)  # FastAPI >= 0.16x keeps routers nested
@@ -88,8 +101,9 @@ def _walk(routes: list[Any], prefix: str) -> Iterator[Endpoint]:
             yield Endpoint("GET", prefix + path.rstrip("/") + "/probe", (), False)
             continue
         forms, json_body = _body_of(route)
+        token = _takes_token(getattr(route, "dependant", None))
         for method in sorted(set(methods) - {"HEAD", "OPTIONS"}):
-            yield Endpoint(method, prefix + path, forms, json_body)
+            yield Endpoint(method, prefix + path, forms, json_body, token)
 
 
 def endpoints(app: FastAPI) -> list[Endpoint]:

@@ -1,6 +1,9 @@
 """Issue 9, item 5: the authorization matrix. Every route the control plane serves (found by
 walking the app, so console pages and APIs added later are covered too) refuses every kind of bad
 credential; another tenant's resources are out of reach; every change needs its CSRF token.
+Issue 16, item 12: the management API's operations (the routes that take a management token)
+answer a session, the account's token, a deployment key and another account's token each as
+they must, and every other route refuses a valid token.
 
 Routes that are public on purpose are the explicit allow-list ``routes.PUBLIC``."""
 
@@ -46,9 +49,11 @@ class World:
     endpoints: list[Endpoint]
     victim: Tenant
     victim_key: str
+    victim_token: str
     ids: dict[str, str]
     attacker: Tenant
     attacker_key: str
+    attacker_token: str
     columns: dict[str, Credentials]
 
 
@@ -64,6 +69,19 @@ async def tenant(make_client: Any, settings: Any, email: str) -> tuple[Tenant, s
     deployment = await joined.create_deployment()
     _, key = await joined.create_key(deployment)
     return joined, canaries.register(key)
+
+
+async def management_token(joined: Tenant, name: str = "ci") -> tuple[str, str]:
+    """A management token of ``joined``'s account, made through the API: ``(id, secret)``."""
+    response = await joined.client.post(
+        "/api/tokens", json={"name": name}, headers={"x-csrf-token": joined.csrf}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["token"]["id"]), canaries.register(str(response.json()["secret"]))
+
+
+def bearer(secret: str) -> Credentials:
+    return Credentials(headers={"authorization": f"Bearer {secret}"})
 
 
 def tamper(secret: str) -> str:
@@ -83,6 +101,14 @@ async def build_world(make_client: Any, settings: Any, engine: Any, clock: Any) 
     )
     assert response.status_code == 204
 
+    _, victim_token = await management_token(victim)
+    _, attacker_token = await management_token(attacker)
+    revoked_token_id, revoked_token = await management_token(victim, "to revoke")
+    response = await victim.client.delete(
+        f"/api/tokens/{revoked_token_id}", headers={"x-csrf-token": victim.csrf}
+    )
+    assert response.status_code == 204
+
     gone, _ = await tenant(make_client, settings, "gone@example.com")
     gone_cookie = session_cookie(gone)
     page = await gone.client.get("/account")
@@ -90,6 +116,7 @@ async def build_world(make_client: Any, settings: Any, engine: Any, clock: Any) 
 
     # Suspended with its session still live: the SuspendedError path, not a revoked session.
     suspended, suspended_key = await tenant(make_client, settings, "suspended@example.com")
+    _, suspended_token = await management_token(suspended)
     with Session(engine) as db:
         db.execute(update(Account).where(Account.email == suspended.email).values(suspended_at=clock()))
         db.commit()
@@ -114,9 +141,17 @@ async def build_world(make_client: Any, settings: Any, engine: Any, clock: Any) 
         "suspended account's session": Credentials(cookie=session_cookie(suspended), csrf=suspended.csrf),
         "deployment key on a session route": Credentials(headers={"authorization": f"Bearer {victim_key}"}),
         "session on a key route": Credentials(cookie=good_cookie, csrf=victim.csrf),
+        "malformed management token": bearer("mp_mgmt_!!"),
+        "tampered management token": bearer(tamper(victim_token)),
+        "revoked management token": bearer(revoked_token),
+        "suspended account's management token": bearer(suspended_token),
+        "management token off the management API": bearer(victim_token),
+        "management token as a deployment key": Credentials(headers={"x-modelpilot-key": victim_token}),
     }
     app = create_app(settings, engine=engine, clock=clock)
-    return World(endpoints(app), victim, victim_key, ids, attacker, attacker_key, columns)
+    return World(
+        endpoints(app), victim, victim_key, victim_token, ids, attacker, attacker_key, attacker_token, columns
+    )
 
 
 async def call(
@@ -151,6 +186,8 @@ def applies(column: str, endpoint: Endpoint) -> bool:
         return not endpoint.is_ingestion
     if column == "session on a key route":
         return endpoint.is_ingestion
+    if column == "management token off the management API":
+        return not endpoint.accepts_token
     return True
 
 
@@ -177,7 +214,7 @@ async def test_every_route_refuses_every_bad_credential(make_client, settings, e
             if not refused(response):
                 holes.append(f"{endpoint} with {column}: {response.status_code}")
     assert holes == [], "\n".join(holes)
-    assert cells >= len(protected) * (len(world.columns) - 1)
+    assert cells >= len(protected) * (len(world.columns) - 2)
 
     # The same requests with good credentials do get through (the matrix is not vacuous).
     good = Credentials(headers={"authorization": f"Bearer {world.victim_key}"})
@@ -203,19 +240,27 @@ async def test_public_routes_answer_without_credentials_and_never_fail(make_clie
 async def test_another_tenants_resources_are_out_of_reach(make_client, settings, engine, clock):
     world = await build_world(make_client, settings, engine, clock)
     client = make_client(settings)
-    attacker = Credentials(
-        headers={"authorization": f"Bearer {world.attacker_key}"},
-        cookie=session_cookie(world.attacker),
-        csrf=world.attacker.csrf,
-    )
+    attackers = {
+        "session and key": Credentials(
+            headers={"authorization": f"Bearer {world.attacker_key}"},
+            cookie=session_cookie(world.attacker),
+            csrf=world.attacker.csrf,
+        ),
+        "management token": bearer(world.attacker_token),
+    }
     targeted = [e for e in world.endpoints if set(e.params) & set(VICTIM_PARAMS)]
     assert len(targeted) >= 7
     holes = []
-    for endpoint in targeted:
-        response = await call(client, endpoint, attacker, world.ids)
-        # 422: a body this generic test cannot fill in for a route added later; never a 2xx.
-        if response.status_code not in (403, 404, 422):
-            holes.append(f"{endpoint}: {response.status_code}")
+    for name, attacker in attackers.items():
+        for endpoint in targeted:
+            response = await call(client, endpoint, attacker, world.ids)
+            # 422: a body this generic test cannot fill in for a route added later; never a 2xx.
+            # (Off the management API a token is no credential: a 401, or a page's log-in.)
+            ok = response.status_code in (403, 404, 422)
+            if name == "management token" and not endpoint.accepts_token:
+                ok = ok or refused(response)
+            if not ok:
+                holes.append(f"{endpoint} with the attacker's {name}: {response.status_code}")
     assert holes == [], "\n".join(holes)
 
     # Nothing of the victim's changed: the key still works, the account is not suspended.
@@ -256,3 +301,93 @@ async def test_every_change_needs_its_csrf_token(make_client, settings, engine, 
     assert (
         await call(client, Endpoint("GET", "/api/session", (), False), Credentials(cookie=cookie), own)
     ).status_code == 200
+
+
+def _granted(response: httpx.Response, endpoint: Endpoint, ids: dict[str, str]) -> bool:
+    """Let through and served: a 2xx, or a 404 for a path parameter the matrix cannot name (an
+    invoice that does not exist)."""
+    if 200 <= response.status_code < 300:
+        return True
+    return response.status_code == 404 and not set(endpoint.params) <= set(ids)
+
+
+async def test_every_management_operation_by_kind_of_credential(make_client, settings, engine, clock):
+    """Each operation of the management API x {session with CSRF, session without it, the
+    account's token, its deployment key, another account's token}. Each granted cell runs on a
+    fresh deployment and key of the account (a DELETE must not spoil the next cell)."""
+    world = await build_world(make_client, settings, engine, clock)
+    client = make_client(settings)
+    operations = [e for e in world.endpoints if e.accepts_token]
+    assert {
+        "GET /api/deployments",
+        "POST /api/deployments",
+        "DELETE /api/deployments/{deployment_id}",
+        "GET /api/deployments/{deployment_id}/keys",
+        "POST /api/deployments/{deployment_id}/keys",
+        "DELETE /api/deployments/{deployment_id}/keys/{key_id}",
+        "GET /api/deployments/{deployment_id}/routing",
+        "PUT /api/deployments/{deployment_id}/routing",
+        "GET /api/deployments/{deployment_id}/usage",
+        "GET /api/deployments/{deployment_id}/usage.csv",
+    } <= {str(e) for e in operations}
+    # Nothing else takes a token: not ingestion, the session, token management or administration.
+    assert not any(
+        e.is_ingestion
+        or e.path.startswith(("/api/session", "/api/tokens", "/api/admin", "/console", "/account"))
+        for e in operations
+    )
+    victim = world.victim
+    session = Credentials(cookie=session_cookie(victim), csrf=victim.csrf)
+
+    async def fresh_ids() -> dict[str, str]:
+        deployment = await victim.create_deployment("matrix")
+        key_id, _ = await victim.create_key(deployment)
+        return {"deployment_id": deployment, "key_id": key_id, "account_id": victim.account_id}
+
+    async def body_for(endpoint: Endpoint, ids: dict[str, str]) -> Any:
+        if endpoint.path.endswith("/routing") and endpoint.method == "PUT":
+            return (await victim.client.get(f"/api/deployments/{ids['deployment_id']}/routing")).json()
+        return {"name": "matrix"}
+
+    async def run(endpoint: Endpoint, credentials: Credentials, ids: dict[str, str]) -> httpx.Response:
+        client.cookies.clear()
+        headers = dict(credentials.headers)
+        if credentials.cookie is not None:
+            headers["cookie"] = f"mp_session={credentials.cookie}"
+        if credentials.csrf:
+            headers["x-csrf-token"] = credentials.csrf
+        kwargs = {"json": await body_for(endpoint, ids)} if endpoint.method in UNSAFE_METHODS else {}
+        return await client.request(endpoint.method, endpoint.url(ids), headers=headers, **kwargs)
+
+    holes = []
+    counts: dict[str, int] = {}
+    for endpoint in operations:
+        unsafe = endpoint.method in UNSAFE_METHODS
+        cells: list[tuple[str, Credentials, str]] = [
+            ("session with CSRF", session, "granted"),
+            ("session without CSRF", Credentials(cookie=session.cookie), "403" if unsafe else "granted"),
+            ("the account's token", bearer(world.victim_token), "granted"),
+            ("the account's deployment key", bearer(world.victim_key), "401"),
+            ("another account's token", bearer(world.attacker_token), "out of reach"),
+        ]
+        for column, credentials, expected in cells:
+            ids = await fresh_ids() if expected == "granted" else world.ids
+            response = await run(endpoint, credentials, ids)
+            counts[column] = counts.get(column, 0) + 1
+            if expected == "granted":
+                ok = _granted(response, endpoint, ids)
+            elif expected == "out of reach":
+                # Another account's ids are a 404; its own lists show none of the victim's.
+                targeted = bool(set(endpoint.params) & set(VICTIM_PARAMS))
+                ok = response.status_code in ((404,) if targeted else (200, 201, 404)) and (
+                    world.ids["deployment_id"] not in response.text
+                )
+            else:
+                ok = response.status_code == int(expected)
+            if not ok:
+                holes.append(f"{endpoint} with {column}: {response.status_code} (expected {expected})")
+    assert holes == [], "\n".join(holes)
+    assert counts == dict.fromkeys(counts, len(operations)) and len(counts) == 5
+    # The victim's own deployment and key are untouched by all of that.
+    keys = (await victim.client.get(f"/api/deployments/{world.ids['deployment_id']}/keys")).json()
+    assert [k["revoked"] for k in keys if k["id"] == world.ids["key_id"]] == [False]

@@ -12,18 +12,14 @@ from sqlalchemy import Engine
 
 from modelpilot import __version__
 from modelpilot.control import status
-from modelpilot.control.http.admin import admin_router
-from modelpilot.control.http.api import api_router
-from modelpilot.control.http.billing import billing_router
+from modelpilot.control.http.assets import assets_router
 from modelpilot.control.http.body_limit import BodyLimit
-from modelpilot.control.http.console import console_router
-from modelpilot.control.http.favicon import favicon_router
+from modelpilot.control.http.exports import exports_router
 from modelpilot.control.http.forms import forms_router
 from modelpilot.control.http.ingestion import ingestion_router
 from modelpilot.control.http.pages import pages_router
-from modelpilot.control.http.password_reset import password_reset_router
-from modelpilot.control.http.performance import performance_router
 from modelpilot.control.http.problems import install_error_handlers
+from modelpilot.control.http.resources import resource_routers
 from modelpilot.control.http.security_headers import SecurityHeaders
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.jobs import default_jobs
@@ -109,13 +105,11 @@ def create_app(
         return Health(status="ok")
 
     app.include_router(ingestion_router())
-    app.include_router(api_router())
-    app.include_router(admin_router())
     app.include_router(forms_router())
-    app.include_router(password_reset_router())
-    app.include_router(favicon_router())
-    app.include_router(performance_router())
-    app.include_router(billing_router())
-    app.include_router(console_router())
+    app.include_router(assets_router())
+    # Before the resources: ``/api/billing/invoices.csv`` would match ``/invoices/{invoice_id}``.
+    app.include_router(exports_router())
+    for router in resource_routers():
+        app.include_router(router)
     app.include_router(pages_router())
     return app

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from modelpilot.control import accounts, billing, deployments, retention
+from modelpilot.control import accounts, billing, deployments, retention, tokens
 from modelpilot.control.app import create_app
 from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
@@ -455,6 +455,44 @@ def revoke_key(ctx: click.Context, deployment_id: uuid.UUID, key_id: uuid.UUID) 
         deployments.revoke_api_key(
             session, account_id=owner, deployment_id=deployment_id, key_id=key_id, now=_now()
         )
+        click.echo("revoked")
+
+
+@admin_group.command("create-token")
+@click.argument("email")
+@click.argument("name")
+@click.pass_context
+def create_token(ctx: click.Context, email: str, name: str) -> None:
+    """Create a management API token for the account EMAIL and print it: this is the only time
+    it is shown. Scripts send it as `Authorization: Bearer mp_mgmt_...` (docs/management-api.md)."""
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        token, secret = tokens.create_token(session, account_id=account.id, name=name, now=_now())
+        click.echo(f"token id: {token.id}", err=True)
+        click.echo(secret)
+
+
+@admin_group.command("list-tokens")
+@click.argument("email")
+@click.pass_context
+def list_tokens(ctx: click.Context, email: str) -> None:
+    """List the account's management tokens: id, display prefix, name, state."""
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        for token in tokens.list_tokens(session, account_id=account.id):
+            state = "revoked" if token.revoked_at else "active"
+            click.echo(f"{token.id}\t{token.display_prefix}…\t{token.name}\t{state}")
+
+
+@admin_group.command("revoke-token")
+@click.argument("email")
+@click.argument("token_id", type=click.UUID)
+@click.pass_context
+def revoke_token(ctx: click.Context, email: str, token_id: uuid.UUID) -> None:
+    """Revoke one of the account's management tokens: refused from the next request on."""
+    with _db(ctx) as session:
+        account = accounts.find_account(session, email=email)
+        tokens.revoke_token(session, account_id=account.id, token_id=token_id, now=_now())
         click.echo("revoked")
 
 

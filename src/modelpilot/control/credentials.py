@@ -1,7 +1,9 @@
-"""Random credentials and how they are stored: deployment API keys and session tokens.
+"""Random credentials and how they are stored: deployment API keys, management tokens and
+session tokens.
 
 Only SHA-256 digests are stored. An API key is ``mp_live_`` + base62 of 32 random bytes (43
-characters), recognisable by secret scanners and shown once, at creation.
+characters), recognisable by secret scanners and shown once, at creation. A management token
+(the account's management API, for scripts and CI) has the same shape with ``mp_mgmt_``.
 
 >>> key = new_api_key()
 >>> key.secret.startswith("mp_live_"), len(key.sha256), key.display_prefix == key.secret[:12]
@@ -16,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 
 API_KEY_PREFIX = "mp_live_"
+MANAGEMENT_TOKEN_PREFIX = "mp_mgmt_"
 DISPLAY_PREFIX_CHARS = 12
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _KEY_BYTES = 32
@@ -30,17 +33,20 @@ class NewApiKey:
     display_prefix: str
 
 
-def new_api_key() -> NewApiKey:
-    """Generate a high-entropy deployment key (256 bits)."""
-    secret = API_KEY_PREFIX + _base62(secrets.token_bytes(_KEY_BYTES))
+def new_api_key(prefix: str = API_KEY_PREFIX) -> NewApiKey:
+    """Generate a high-entropy deployment key (256 bits); with ``prefix``
+    :data:`MANAGEMENT_TOKEN_PREFIX`, a management token."""
+    secret = prefix + _base62(secrets.token_bytes(_KEY_BYTES))
     return NewApiKey(secret=secret, sha256=sha256_hex(secret), display_prefix=secret[:DISPLAY_PREFIX_CHARS])
 
 
-def looks_like_api_key(value: str) -> bool:
-    """Cheap shape check before any database lookup."""
-    return (
-        value.startswith(API_KEY_PREFIX) and 40 <= len(value) <= 64 and value[len(API_KEY_PREFIX) :].isalnum()
-    )
+def looks_like_api_key(value: str, prefix: str = API_KEY_PREFIX) -> bool:
+    """Cheap shape check before any database lookup (``prefix``: which kind of secret)."""
+    return value.startswith(prefix) and 40 <= len(value) <= 64 and value[len(prefix) :].isalnum()
+
+
+def looks_like_management_token(value: str) -> bool:
+    return looks_like_api_key(value, MANAGEMENT_TOKEN_PREFIX)
 
 
 def sha256_hex(value: str) -> str:

@@ -24,7 +24,9 @@ _MAX_NAME_CHARS = 100
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
+    """A deployment, key or token name as stored: stripped, 1 to 100 characters, no control
+    characters (else :class:`InvalidRequestError`)."""
     if _CONTROL_CHARS.search(name) or not 1 <= len(name.strip()) <= _MAX_NAME_CHARS:
         raise InvalidRequestError(
             f"names need 1 to {_MAX_NAME_CHARS} characters, not all blank, no control characters"
@@ -33,7 +35,7 @@ def _clean_name(name: str) -> str:
 
 
 def create_deployment(session: Session, *, account_id: uuid.UUID, name: str, now: datetime) -> Deployment:
-    deployment = queries.add_deployment(session, account_id=account_id, name=_clean_name(name), now=now)
+    deployment = queries.add_deployment(session, account_id=account_id, name=clean_name(name), now=now)
     session.commit()
     return deployment
 
@@ -59,7 +61,7 @@ def create_api_key(
     key = queries.add_api_key(
         session,
         deployment_id=deployment.id,
-        name=_clean_name(name),
+        name=clean_name(name),
         key_hash=generated.sha256,
         display_prefix=generated.display_prefix,
         now=now,
@@ -197,7 +199,7 @@ def rename_deployment(
 ) -> Deployment:
     """Give one of the account's deployments a new name (committed)."""
     deployment = get_deployment(session, account_id=account_id, deployment_id=deployment_id)
-    deployment.name = _clean_name(name)
+    deployment.name = clean_name(name)
     session.commit()
     return deployment
 

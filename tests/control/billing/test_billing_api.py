@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from modelpilot.control import billing
-from modelpilot.control.http import billing as billing_http
+from modelpilot.control.http import exports as billing_http
 from tests.control import payloads
 from tests.control.billing.seed import add_usage
 from tests.control.conftest import make_settings

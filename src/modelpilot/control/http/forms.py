@@ -1,6 +1,6 @@
-"""Server-rendered forms: sign-up, log-in, log-out, and account security (password change, signing
-out everywhere, deleting the account). Every POST carries a CSRF token: bound to the session
-once logged in, to a random nonce cookie before."""
+"""Server-rendered forms: sign-up, log-in, log-out and the "forgot your password" page (the
+account's own page is :mod:`modelpilot.control.http.resources.account`). Every POST carries a
+CSRF token: bound to the session once logged in, to a random nonce cookie before."""
 
 from __future__ import annotations
 
@@ -115,6 +115,12 @@ def forms_router() -> APIRouter:
         set_session_cookie(response, state, request, cookie)
         return response
 
+    @router.get("/password-reset")
+    def forgot_password(state: State) -> Response:
+        """Who can reset a password, and how (no mail is sent: an administrator does it in the
+        console, or with ``modelpilot admin reset-password``)."""
+        return render(state, "password_reset.html")
+
     @router.get("/login")
     def login_form(request: Request, state: State) -> Response:
         return _anonymous_form(state, request, "login.html")
@@ -155,86 +161,6 @@ def forms_router() -> APIRouter:
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
         sessions.end_session(db, active=active, now=state.clock())
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
-    def account_form(state: ControlState, active: ActiveSession, **errors: ModelPilotError) -> Response:
-        """The account page; after a refused form, again with the reason beside that form."""
-        status = next((error.status for error in errors.values()), 200)
-        return render(
-            state,
-            "account.html",
-            active=active,
-            nav="account",
-            email=active.account.email,
-            status=status,
-            **{name: error.detail for name, error in errors.items()},
-        )
-
-    @router.get("/account")
-    def account_page(state: State, active: Annotated[ActiveSession, Depends(current_session)]) -> Response:
-        return account_form(state, active)
-
-    @router.post("/account/password")
-    def change_password(
-        request: Request,
-        state: State,
-        db: Db,
-        active: Annotated[ActiveSession, Depends(current_session)],
-        current_password: Annotated[str, Form()] = "",
-        new_password: Annotated[str, Form()] = "",
-        csrf_token: CsrfField = "",
-    ) -> Response:
-        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
-        try:
-            accounts.change_password(
-                db,
-                state.settings,
-                account=active.account,
-                current=current_password,
-                new=new_password,
-                now=state.clock(),
-            )
-        except (AuthError, InvalidRequestError) as exc:
-            return account_form(state, active, password_error=exc)
-        # Every session was revoked, this one included; the person who just proved the
-        # password gets a fresh one.
-        cookie = sessions.start_session(db, state.settings, account=active.account, now=state.clock())
-        response = RedirectResponse("/account", status_code=303)
-        set_session_cookie(response, state, request, cookie)
-        return response
-
-    @router.post("/account/sign-out-everywhere")
-    def sign_out_everywhere(
-        state: State,
-        db: Db,
-        active: Annotated[ActiveSession, Depends(current_session)],
-        csrf_token: CsrfField = "",
-    ) -> Response:
-        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
-        accounts.sign_out_everywhere(db, account_id=active.account.id, now=state.clock())
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
-
-    @router.post("/account/delete")
-    def delete_account(
-        state: State,
-        db: Db,
-        active: Annotated[ActiveSession, Depends(current_session)],
-        csrf_token: CsrfField = "",
-        confirmation_email: Annotated[str, Form()] = "",
-        password: Annotated[str, Form()] = "",
-    ) -> Response:
-        """Delete the account and all its data, once the person typed its email and password."""
-        sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
-        try:
-            accounts.delete_account(
-                db, account=active.account, password=password, confirmation_email=confirmation_email
-            )
-        except (AuthError, InvalidRequestError) as exc:
-            return account_form(state, active, delete_error=exc)
-        response = RedirectResponse("/signup?deleted=1", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 

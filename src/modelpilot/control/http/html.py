@@ -1,14 +1,16 @@
 """Rendering the server-side HTML pages: one place that adds what every console page needs
-(who is signed in, the CSRF token, the static assets' versioned URLs)."""
+(who is signed in, the CSRF token, the static assets' versioned URLs), and what every console
+form handler does (check the CSRF field, redirect after a POST)."""
 
 from __future__ import annotations
 
 import hashlib
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi.responses import HTMLResponse
+from fastapi import Form
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from modelpilot.control import sessions
 from modelpilot.control.http.state import ControlState
@@ -52,3 +54,17 @@ def render(
     if active is not None:
         response.headers["cache-control"] = "no-store"
     return response
+
+
+#: A form's CSRF token field (checked with :func:`check_form_csrf`).
+CsrfField = Annotated[str, Form()]
+
+
+def check_form_csrf(state: ControlState, active: ActiveSession, token: str | None) -> None:
+    """Every console POST carries the session's CSRF token (:class:`ForbiddenError` if not)."""
+    sessions.check_csrf(state.settings, active.csrf_binding, token)
+
+
+def see_other(url: str) -> Response:
+    """POST-redirect-GET."""
+    return RedirectResponse(url, status_code=303)

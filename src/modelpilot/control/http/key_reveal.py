@@ -1,14 +1,12 @@
-"""A new key's secret, shown once after a redirect (POST, redirect, GET).
+"""A new key's or management token's secret, shown once after a redirect (POST, redirect, GET).
 
-Creating a key answers with a redirect to the keys page, so reloading that page never creates a
-second key. The secret crosses the redirect in a short-lived cookie scoped to that page, signed
+Creating a key answers with a redirect to the keys page (a token: to the tokens page), so
+reloading that page never creates a second one. The secret crosses the redirect in a short-lived cookie scoped to that page, signed
 and bound to the session that created it; the page that shows it deletes it, so the secret is
 shown exactly once. The control plane itself keeps only the key's hash.
 """
 
 from __future__ import annotations
-
-import uuid
 
 from fastapi import Request, Response
 
@@ -21,12 +19,8 @@ COOKIE = "mp_new_key"
 MAX_AGE_S = 300
 
 
-def _path(deployment_id: uuid.UUID) -> str:
-    return f"/console/deployments/{deployment_id}/keys"
-
-
-def _message(active: ActiveSession, deployment_id: uuid.UUID, secret: str) -> str:
-    return f"new-key:{active.csrf_binding}:{deployment_id}:{secret}"
+def _message(active: ActiveSession, page: str, secret: str) -> str:
+    return f"new-key:{active.csrf_binding}:{page}:{secret}"
 
 
 def keep_for_next_page(
@@ -34,37 +28,35 @@ def keep_for_next_page(
     state: ControlState,
     request: Request,
     active: ActiveSession,
-    deployment_id: uuid.UUID,
+    page: str,
     secret: str,
 ) -> None:
-    """Attach ``secret`` to the redirect ``response`` for the keys page to show once."""
+    """Attach ``secret`` to the redirect ``response`` for ``page`` (a path) to show once."""
     configured = state.settings.cookie_secure
     response.set_cookie(
         COOKIE,
-        f"{secret}.{sign(state.settings.session_secrets[0], _message(active, deployment_id, secret))}",
+        f"{secret}.{sign(state.settings.session_secrets[0], _message(active, page, secret))}",
         max_age=MAX_AGE_S,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https" if configured is None else configured,
-        path=_path(deployment_id),
+        path=page,
     )
 
 
-def take(
-    state: ControlState, request: Request, active: ActiveSession, deployment_id: uuid.UUID
-) -> str | None:
+def take(state: ControlState, request: Request, active: ActiveSession, page: str) -> str | None:
     """The secret the creating request left for this page, if any and if it is genuine."""
     value = request.cookies.get(COOKIE)
     if not value:
         return None
     secret, _, signature = value.rpartition(".")
     if not secret or not verify_signature(
-        state.settings.session_secrets, _message(active, deployment_id, secret), signature
+        state.settings.session_secrets, _message(active, page, secret), signature
     ):
         return None
     return secret
 
 
-def forget(response: Response, deployment_id: uuid.UUID) -> None:
+def forget(response: Response, page: str) -> None:
     """Delete the cookie: the secret has been shown (or was not genuine)."""
-    response.delete_cookie(COOKIE, path=_path(deployment_id))
+    response.delete_cookie(COOKIE, path=page)

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form
+from fastapi import APIRouter, Form
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from modelpilot.control import disclosures, sessions
 from modelpilot.control import status as health
-from modelpilot.control.errors import ForbiddenError, InvalidRequestError
-from modelpilot.control.http.dependencies import Db, State, current_session
+from modelpilot.control.errors import InvalidRequestError
+from modelpilot.control.http.dependencies import Admin, Db, State
 from modelpilot.control.http.html import render
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.sessions import ActiveSession
@@ -171,17 +171,10 @@ def _public_page_route(template: str) -> Callable[[ControlState], Response]:
     return page
 
 
-def _admin(active: ActiveSession) -> ActiveSession:
-    if not active.account.is_admin:
-        raise ForbiddenError("administrators only")
-    return active
-
-
 def _draft(title: str, body: str, severity: str, components: list[str]) -> health.IncidentDraft:
     return health.IncidentDraft(title=title, body=body, severity=severity, components=tuple(components))
 
 
-SignedIn = Annotated[ActiveSession, Depends(current_session)]
 TitleField = Annotated[str, Form(max_length=health.MAX_TITLE_CHARS * 2)]
 BodyField = Annotated[str, Form(max_length=health.MAX_BODY_CHARS * 2)]
 SeverityField = Annotated[str, Form()]
@@ -264,21 +257,20 @@ def _messages(exc: InvalidRequestError) -> tuple[str, ...]:
 
 def _add_admin_routes(router: APIRouter) -> None:
     @router.get("/admin/incidents", include_in_schema=False)
-    def incidents_page(state: State, db: Db, active: SignedIn) -> Response:
-        return _incident_form(state, _admin(active), db)
+    def incidents_page(state: State, db: Db, active: Admin) -> Response:
+        return _incident_form(state, active, db)
 
     @router.post("/admin/incidents", include_in_schema=False)
     def post_incident(
         state: State,
         db: Db,
-        active: SignedIn,
+        active: Admin,
         csrf_token: CsrfField,
         title: TitleField = "",
         body: BodyField = "",
         severity: SeverityField = "",
         components: ComponentsField = [],  # noqa: B006 - FastAPI copies form defaults
     ) -> Response:
-        _admin(active)
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
         draft = _draft(title, body, severity, components)
         try:
@@ -288,8 +280,7 @@ def _add_admin_routes(router: APIRouter) -> None:
         return RedirectResponse("/admin/incidents", status_code=303)
 
     @router.get("/admin/incidents/{incident_id}", include_in_schema=False)
-    def edit_page(incident_id: uuid.UUID, state: State, db: Db, active: SignedIn) -> Response:
-        _admin(active)
+    def edit_page(incident_id: uuid.UUID, state: State, db: Db, active: Admin) -> Response:
         incident = health.get_incident(db, incident_id=incident_id)
         return _incident_form(state, active, db, incident=incident)
 
@@ -298,14 +289,13 @@ def _add_admin_routes(router: APIRouter) -> None:
         incident_id: uuid.UUID,
         state: State,
         db: Db,
-        active: SignedIn,
+        active: Admin,
         csrf_token: CsrfField,
         title: TitleField = "",
         body: BodyField = "",
         severity: SeverityField = "",
         components: ComponentsField = [],  # noqa: B006 - FastAPI copies form defaults
     ) -> Response:
-        _admin(active)
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
         draft = _draft(title, body, severity, components)
         try:
@@ -318,9 +308,8 @@ def _add_admin_routes(router: APIRouter) -> None:
 
     @router.post("/admin/incidents/{incident_id}/resolve", include_in_schema=False)
     def resolve_incident(
-        incident_id: uuid.UUID, state: State, db: Db, active: SignedIn, csrf_token: CsrfField
+        incident_id: uuid.UUID, state: State, db: Db, active: Admin, csrf_token: CsrfField
     ) -> Response:
-        _admin(active)
         sessions.check_csrf(state.settings, active.csrf_binding, csrf_token)
         health.resolve_incident(db, incident_id=incident_id, now=state.clock())
         return RedirectResponse("/admin/incidents", status_code=303)

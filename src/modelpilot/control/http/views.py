@@ -84,6 +84,35 @@ class CreatedApiKey(View):
     secret: str
 
 
+class ManagementTokenView(View):
+    """A management token as listed: its name and display prefix only, never the secret."""
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, row: tables.ManagementToken) -> ManagementTokenView:
+        return cls(
+            id=row.id,
+            name=row.name,
+            prefix=row.display_prefix,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            revoked=row.revoked_at is not None,
+        )
+
+
+class CreatedManagementToken(View):
+    """A new management token: ``secret`` (``mp_mgmt_...``) is shown here once, never again."""
+
+    token: ManagementTokenView
+    secret: str
+
+
 class UsageView(View):
     hour: datetime
     category: str

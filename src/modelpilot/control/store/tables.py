@@ -135,6 +135,22 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class ManagementToken(Base):
+    """An account's management API token (``mp_mgmt_...``) for scripts and CI. Like a deployment
+    key, only its SHA-256 and a short display prefix are stored."""
+
+    __tablename__ = "management_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=_new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display_prefix: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
 class IngestedBatch(Base):
     """Batch ids already ingested per deployment and kind: what makes ingestion idempotent."""
 

@@ -1,5 +1,6 @@
 """A deployment's performance beside its costs: the latency routing adds (p50, p95), how often
-it failed open and how often routed answers were escalated, per day (HTML and JSON)."""
+it failed open and how often routed answers were escalated, per day: the performance page and
+its JSON twin (session or management token)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,18 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from modelpilot.control import deployments
 from modelpilot.control.http import charts
-from modelpilot.control.http.dependencies import Db, State, current_session
+from modelpilot.control.http.dependencies import ApiReader, Db, SignedIn, State
 from modelpilot.control.http.html import render
 from modelpilot.control.http.problems import problem_responses
 from modelpilot.control.performance import DayPerformance, daily_performance
-from modelpilot.control.sessions import ActiveSession
+from modelpilot.control.store.tables import Account
 
-Reader = Annotated[ActiveSession, Depends(current_session)]
 Days = Annotated[int, Query(ge=1, le=90)]
 
 
@@ -61,33 +61,33 @@ def _percent(bps: int) -> str:
     return f"{bps / 100:.1f}%"
 
 
-def performance_router() -> APIRouter:
-    router = APIRouter()
+def router() -> APIRouter:
+    routes = APIRouter()
 
     def days_of(
-        db: Db, state: State, active: ActiveSession, deployment_id: uuid.UUID, days: int
+        db: Db, state: State, account: Account, deployment_id: uuid.UUID, days: int
     ) -> list[DayPerformance]:
-        deployment = deployments.get_deployment(db, account_id=active.account.id, deployment_id=deployment_id)
+        deployment = deployments.get_deployment(db, account_id=account.id, deployment_id=deployment_id)
         return daily_performance(db, deployment_id=deployment.id, days=days, now=state.clock())
 
-    @router.get(
+    @routes.get(
         "/api/deployments/{deployment_id}/performance",
         response_model=list[DayPerformanceView],
         tags=["usage"],
-        responses=problem_responses(401, 404, 422),
+        responses=problem_responses(401, 403, 404, 422),
     )
     def performance_json(
-        deployment_id: uuid.UUID, active: Reader, db: Db, state: State, days: Days = 30
+        deployment_id: uuid.UUID, caller: ApiReader, db: Db, state: State, days: Days = 30
     ) -> list[DayPerformanceView]:
         """Per UTC day, oldest first: route latency p50/p95 (bucket bounds, ms), fail-open and
         escalation counts and rates (basis points)."""
-        return [DayPerformanceView.of(day) for day in days_of(db, state, active, deployment_id, days)]
+        return [DayPerformanceView.of(day) for day in days_of(db, state, caller.account, deployment_id, days)]
 
-    @router.get("/console/deployments/{deployment_id}/performance", include_in_schema=False)
+    @routes.get("/console/deployments/{deployment_id}/performance", include_in_schema=False)
     def performance_page(
-        deployment_id: uuid.UUID, active: Reader, db: Db, state: State, days: Days = 30
+        deployment_id: uuid.UUID, active: SignedIn, db: Db, state: State, days: Days = 30
     ) -> Response:
-        found = days_of(db, state, active, deployment_id, days)
+        found = days_of(db, state, active.account, deployment_id, days)
         labels = [day.day.isoformat() for day in found]
         latency = charts.metric_chart(
             "latency",
@@ -127,4 +127,4 @@ def performance_router() -> APIRouter:
             has_data=any(day.route_calls or day.requests for day in found),
         )
 
-    return router
+    return routes
