@@ -20,7 +20,7 @@ def serve(
 
     The server runs its own event loop in a daemon thread and is shut down on exit.
     """
-    cfg = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off", **config)
+    cfg = uvicorn.Config(app, host=host, port=0, **({"log_level": "warning", "lifespan": "off"} | config))
     server = uvicorn.Server(cfg)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

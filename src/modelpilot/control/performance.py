@@ -7,6 +7,7 @@ Built from what proxies already send: telemetry windows (numbers only) and usage
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,17 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelpilot.control.store.tables import TelemetryReport, UsageAggregate, usage_columns
+from modelpilot.schema.wire import LATENCY_BUCKETS
 
-#: The histogram's buckets, in order, with the upper bound each stands for (ms).
-BUCKETS: tuple[tuple[str, int], ...] = (
-    ("le_5_ms", 5),
-    ("le_10_ms", 10),
-    ("le_25_ms", 25),
-    ("le_50_ms", 50),
-    ("le_100_ms", 100),
-    ("le_250_ms", 250),
-    ("le_1000_ms", 1000),
-    ("gt_1000_ms", 2000),  # beyond the last bound: shown as "over 1000 ms"
+#: The histogram's buckets, in order, with the upper bound each stands for (ms); beyond the last
+#: bound is shown as "over 1000 ms".
+BUCKETS: tuple[tuple[str, int], ...] = tuple(
+    (name, 2000 if bound == math.inf else int(bound)) for name, bound in LATENCY_BUCKETS
 )
 
 
@@ -42,12 +38,14 @@ class DayPerformance:
     requests: int
     routed: int
     escalated: int
+    #: Requests that needed a decision: route calls (answered or failed), cache hits and
+    #: requests the open circuit breaker sent on without asking.
+    decisions_sought: int = 0
 
     @property
     def fail_open_bps(self) -> int:
-        """Failed-open decisions per 10,000 route calls."""
-        asked = self.route_calls + self.fail_opens
-        return round(10_000 * self.fail_opens / asked) if asked else 0
+        """Requests that failed open (no usable decision) per 10,000 that needed a decision."""
+        return round(10_000 * self.fail_opens / self.decisions_sought) if self.decisions_sought else 0
 
     @property
     def escalation_bps(self) -> int:
@@ -77,6 +75,7 @@ def daily_performance(
     histograms: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     calls: dict[date, int] = defaultdict(int)
     fail_opens: dict[date, int] = defaultdict(int)
+    sought: dict[date, int] = defaultdict(int)
     for report in session.scalars(
         select(TelemetryReport).where(
             TelemetryReport.deployment_id == deployment_id, TelemetryReport.window_start >= start
@@ -87,10 +86,13 @@ def daily_performance(
             histograms[day][name] += int(count)
         counters = report.counters
         calls[day] += int(counters.get("route_calls", 0))
+        # A timed-out or failed route call is among the route calls; a circuit-open skip is not.
+        skips = int(counters.get("circuit_open_skips", 0))
+        sought[day] += int(counters.get("route_calls", 0)) + int(counters.get("route_cache_hits", 0)) + skips
         fail_opens[day] += int(counters.get("fail_open_timeouts", 0)) + int(
             counters.get("fail_open_errors", 0)
         )
-        fail_opens[day] += int(counters.get("circuit_open_skips", 0))
+        fail_opens[day] += skips
     requests: dict[date, int] = defaultdict(int)
     routed: dict[date, int] = defaultdict(int)
     escalated: dict[date, int] = defaultdict(int)
@@ -119,6 +121,7 @@ def daily_performance(
                 requests=requests[day],
                 routed=routed[day],
                 escalated=escalated[day],
+                decisions_sought=sought[day],
             )
         )
     return out

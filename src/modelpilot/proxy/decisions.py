@@ -38,13 +38,15 @@ from modelpilot.proxy.features.wire_request import (
     route_request_and_example,
     wire_features,
 )
-from modelpilot.schema.wire import Category, Features, RouteDecision, RouteRequest
+from modelpilot.schema.wire import Category, Features, RouteDecision, RouteRequest, latency_bucket
 
 log = logging.getLogger("modelpilot.proxy")
 
 Clock = Callable[[], float]
 
 _MAX_DECISION_BYTES = 64 * 1024
+#: ``DecisionClient.counts`` names of the round-trip latency histogram: this + a bucket name.
+LATENCY_PREFIX = "latency:"
 
 
 # -- the circuit breaker --------------------------------------------------------------------------
@@ -151,8 +153,10 @@ class DecisionClient:
     """Asks the control plane for decisions; see the module docstring for budget, breaker, cache.
 
     ``control`` is the proxy's :class:`ControlPlaneClient` (decisions use its own pool).
-    ``counts`` holds ``calls`` (round trips started), ``cache_hits``, ``decisions`` and one
-    ``fail_open:<reason>`` per failure kind.
+    ``counts`` holds ``calls`` (round trips started), ``cache_hits``, ``decisions``, one
+    ``fail_open:<reason>`` per failure kind and, per finished round trip (answered or not), one
+    ``latency:<bucket>`` (a :class:`~modelpilot.schema.wire.LatencyHistogram` field) for the
+    console's decision-latency chart.
 
     >>> client = DecisionClient(control, budget_ms=25)  # doctest: +SKIP
     >>> decision = await client.decide(route_request)  # raises ControlPlaneError  # doctest: +SKIP
@@ -173,6 +177,7 @@ class DecisionClient:
         self.breaker = CircuitBreaker(threshold=breaker_failures, cooldown_s=breaker_cooldown_s, clock=clock)
         self.cache = DecisionCache(max_entries=cache_size, clock=clock)
         self.counts: Counter[str] = Counter()
+        self._clock = clock
 
     async def decide(self, request: RouteRequest) -> RouteDecision:
         """The decision for ``request``, from the cache or the control plane.
@@ -186,17 +191,23 @@ class DecisionClient:
         if not self.breaker.allows_call():
             self._fail(ControlPlaneError("circuit_open", "the control plane circuit is open"))
         self.counts["calls"] += 1
+        started = self._clock()
         try:
             decision = await self._ask(encode_route_request(request))
         except ControlPlaneError as exc:
+            self._time(started)
             self.breaker.record_failure()
             self._fail(exc)
+        self._time(started)
         self.breaker.record_success()
         self.counts["decisions"] += 1
         if decision.bucket != bucket_key(request):
             self.counts["bucket_mismatch"] += 1
         self.cache.put(request.requested_model, decision)
         return decision
+
+    def _time(self, started: float) -> None:
+        self.counts[LATENCY_PREFIX + latency_bucket((self._clock() - started) * 1000.0)] += 1
 
     def _fail(self, error: ControlPlaneError) -> NoReturn:
         self.counts[f"fail_open:{error.reason}"] += 1

@@ -21,7 +21,8 @@ pydantic models.
 
 Telemetry (``POST /v1/telemetry``, :class:`TelemetryReporter`) rides on the same loop: every
 ``telemetry_interval_s`` the decision path's counters of the past window (route calls, cache
-hits, fail-open timeouts and errors, circuit-open skips, escalations) and the spool backlog go
+hits, fail-open timeouts and errors, circuit-open skips, escalations, the route round trips'
+latency histogram) and the spool backlog go
 out as one batch. It only informs, so it is not spooled: an unsent window is retried with the
 same batch id at the next tick, and counters keep accumulating into the window after it.
 """
@@ -41,6 +42,7 @@ from datetime import UTC, datetime
 from pydantic import ValidationError
 
 from modelpilot.proxy.control_client import KEY_REFUSED_FIX, ControlPlaneClient, RawJSON
+from modelpilot.proxy.decisions import LATENCY_PREFIX
 from modelpilot.proxy.errors import ControlPlaneError
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.spool import OutgoingBatch, Spool
@@ -66,17 +68,25 @@ class Backoff:
 
 
 _WINDOW_MAX_S = 86_400
+_HISTOGRAM_PREFIX = "route_latency."
 
 
 def telemetry_counters(route_counts: Mapping[str, int], *, escalations: int) -> dict[str, int]:
     """The cumulative decision-path counters (``DecisionClient.counts`` names) as telemetry
-    counter names; a failure kind other than timeout and an open circuit counts as an error."""
+    counter names; a failure kind other than timeout and an open circuit counts as an error. The
+    round-trip latency histogram's buckets come as ``route_latency.<bucket>``."""
     fail_open = {
         name.removeprefix("fail_open:"): n
         for name, n in route_counts.items()
         if name.startswith("fail_open:")
     }
+    latency = {
+        name.removeprefix(LATENCY_PREFIX): n
+        for name, n in route_counts.items()
+        if name.startswith(LATENCY_PREFIX)
+    }
     return {
+        **{_HISTOGRAM_PREFIX + name: latency.get(name, 0) for name in LatencyHistogram.model_fields},
         "route_calls": route_counts.get("calls", 0),
         "route_cache_hits": route_counts.get("cache_hits", 0),
         "fail_open_timeouts": fail_open.get("timeout", 0),
@@ -116,12 +126,17 @@ class TelemetryReporter:
     def _close_window(self, now: float) -> TelemetryBatch:
         current = dict(self._read_counters())
         delta = {name: max(0, value - self._sent.get(name, 0)) for name, value in current.items()}
+        latency = {
+            name.removeprefix(_HISTOGRAM_PREFIX): delta.pop(name)
+            for name in list(delta)
+            if name.startswith(_HISTOGRAM_PREFIX)
+        }
         batch = TelemetryBatch(
             batch_id=str(uuid.uuid4()),
             window_start=datetime.fromtimestamp(self._window_start, UTC),
             window_s=min(_WINDOW_MAX_S, max(1, round(now - self._window_start))),
             counters=TelemetryCounters(**delta, spool_backlog_rows=max(0, self._read_backlog_rows())),
-            route_latency=LatencyHistogram(),
+            route_latency=LatencyHistogram(**latency),
         )
         self._pending_counters = current
         self._window_start = now

@@ -378,6 +378,25 @@ class LatencyHistogram(WireModel):
     gt_1000_ms: Count = 0
 
 
+#: :class:`LatencyHistogram`'s buckets in order, each with its upper bound in milliseconds (the
+#: last has none).
+LATENCY_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("le_5_ms", 5),
+    ("le_10_ms", 10),
+    ("le_25_ms", 25),
+    ("le_50_ms", 50),
+    ("le_100_ms", 100),
+    ("le_250_ms", 250),
+    ("le_1000_ms", 1000),
+    ("gt_1000_ms", float("inf")),
+)
+
+
+def latency_bucket(ms: float) -> str:
+    """The :class:`LatencyHistogram` field a round trip of ``ms`` milliseconds counts in."""
+    return next(name for name, bound in LATENCY_BUCKETS if ms <= bound)
+
+
 class TelemetryCounters(WireModel):
     """How the proxy's decision path behaved during one window."""
 

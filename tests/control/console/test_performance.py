@@ -22,7 +22,14 @@ async def test_the_performance_page_and_api_show_latency_fail_opens_and_escalati
     _, secret = await tenant.create_key(deployment)
     auth = {"authorization": f"Bearer {secret}"}
     telemetry = payloads.telemetry_batch()
-    telemetry["counters"] = {"route_calls": 99, "fail_open_timeouts": 1}
+    # As a proxy counts them: the timed-out call is one of the 99 route calls; the circuit-open
+    # skips asked nothing. 4 of the 400 requests that needed a decision failed open.
+    telemetry["counters"] = {
+        "route_calls": 99,
+        "route_cache_hits": 298,
+        "fail_open_timeouts": 1,
+        "circuit_open_skips": 3,
+    }
     telemetry["route_latency"] = {"le_5_ms": 60, "le_10_ms": 30, "le_50_ms": 9}
     assert (await client.post("/v1/telemetry", json=telemetry, headers=auth)).status_code == 200
     rows = (
@@ -36,7 +43,7 @@ async def test_the_performance_page_and_api_show_latency_fail_opens_and_escalati
     assert [d["day"] for d in days] == ["2026-11-26", "2026-11-27", "2026-11-28"]
     today = days[-1]
     assert (today["route_p50_ms"], today["route_p95_ms"]) == (5, 50)
-    assert (today["fail_opens"], today["fail_open_bps"]) == (1, 100)
+    assert (today["fail_opens"], today["decisions_sought"], today["fail_open_bps"]) == (4, 400, 100)
     assert (today["requests"], today["routed"], today["escalated"], today["escalation_bps"]) == (
         15,
         10,
@@ -52,7 +59,7 @@ async def test_the_performance_page_and_api_show_latency_fail_opens_and_escalati
         '<td data-label="Route p50">≤ 5 ms</td>' in page.text
         and '<td data-label="Route p95">≤ 50 ms</td>' in page.text
     )
-    assert "2 of 10 routed (20.0%)" in page.text and "1 (1.0%)" in page.text
+    assert "2 of 10 routed (20.0%)" in page.text and "4 (1.0%)" in page.text
     assert 'aria-current="page">Performance</a>' in page.text
 
 

@@ -26,6 +26,7 @@ from modelpilot.proxy.app import create_app
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.flusher import TelemetryReporter, telemetry_counters
 from modelpilot.proxy.settings import ProxySettings
+from modelpilot.schema.wire import LatencyHistogram
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
 from tests.proxy.upstreams import wait_for
@@ -218,3 +219,54 @@ async def test_the_running_proxy_sends_telemetry(control_plane, tmp_path):
     await lifespan
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert stored_windows(control_plane.engine)[0]["route_calls"] == 0
+
+
+def stored_latency(engine: Engine) -> tuple[int, dict[str, int]]:
+    """The route calls and the latency histogram summed over every stored window."""
+    calls, histogram = 0, {name: 0 for name in LatencyHistogram.model_fields}
+    with Session(engine) as session:
+        for report in session.scalars(select(TelemetryReport)):
+            calls += int(report.counters["route_calls"])
+            for name, count in report.route_latency.items():
+                histogram[name] += int(count)
+    return calls, histogram
+
+
+async def test_the_proxy_times_each_route_round_trip_for_the_latency_chart(control_plane, tmp_path):
+    settings = ProxySettings(
+        control_plane_url=control_plane.url,
+        control_plane_api_key=control_plane.key,
+        spool_path=str(tmp_path / "spool.sqlite3"),
+        flush_interval_s=0.05,
+        telemetry_interval_s=0.05,
+    )
+    with serve(create_sim(SimSettings())) as sim_url:
+        proxy = create_app(dataclasses.replace(settings, upstream_url=sim_url))
+        with serve(proxy, lifespan="on") as proxy_url:  # the lifespan runs the telemetry loop
+            async with anthropic.AsyncAnthropic(
+                base_url=proxy_url, api_key="sk-ant-test", max_retries=0
+            ) as sdk:
+                for index in range(4):  # new conversations of different sizes: each asks the control plane
+                    await sdk.messages.create(
+                        model="claude-sonnet-4-6",
+                        max_tokens=50,
+                        messages=[{"role": "user", "content": f"Question {index}: " + "why? " * 40 * index}],
+                    )
+            assert await wait_for(lambda: stored_latency(control_plane.engine)[0] >= 1, timeout_s=20)
+            # Every finished round trip is in the histogram of some window, beside its route call.
+            assert await wait_for(
+                lambda: (
+                    sum(stored_latency(control_plane.engine)[1].values())
+                    == stored_latency(control_plane.engine)[0]
+                ),
+                timeout_s=20,
+            )
+    calls, histogram = stored_latency(control_plane.engine)
+    assert calls >= 1 and sum(histogram.values()) == calls
+
+
+def test_telemetry_counters_carry_the_latency_histogram():
+    counts = {"calls": 3, "latency:le_5_ms": 2, "latency:gt_1000_ms": 1}
+    counters = telemetry_counters(counts, escalations=0)
+    assert counters["route_latency.le_5_ms"] == 2 and counters["route_latency.gt_1000_ms"] == 1
+    assert counters["route_latency.le_10_ms"] == 0 and counters["route_calls"] == 3

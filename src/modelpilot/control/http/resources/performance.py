@@ -31,6 +31,9 @@ class DayPerformanceView(BaseModel):
     route_p50_ms: int | None
     route_p95_ms: int | None
     fail_opens: int
+    #: Requests that needed a decision (route calls, cache hits, circuit-open skips).
+    decisions_sought: int
+    #: ``fail_opens`` per 10,000 of ``decisions_sought``.
     fail_open_bps: int
     requests: int
     routed: int
@@ -45,6 +48,7 @@ class DayPerformanceView(BaseModel):
             route_p50_ms=day.route_p50_ms,
             route_p95_ms=day.route_p95_ms,
             fail_opens=day.fail_opens,
+            decisions_sought=day.decisions_sought,
             fail_open_bps=day.fail_open_bps,
             requests=day.requests,
             routed=day.routed,
