@@ -40,6 +40,10 @@ class Listener:
     body_idle_timeout_s: float = 30.0
     #: A socket already bound to ``host:port`` (say, with ``SO_REUSEPORT``) to serve on.
     sock: socket.socket | None = None
+    #: Whether ``X-Forwarded-Proto``/``-For`` from ``FORWARDED_ALLOW_IPS`` rewrite the scheme and
+    #: client (uvicorn's proxy headers): the control plane behind a load balancer needs them;
+    #: the proxy reads neither, so it skips that middleware on every request.
+    forwarded_headers: bool = True
 
 
 def bind_reuse_port(host: str, port: int) -> socket.socket:
@@ -147,6 +151,7 @@ def _config(listener: Listener) -> uvicorn.Config:
         # Upstream Server and Date headers pass through the proxy; ours would duplicate them.
         server_header=False,
         date_header=False,
+        proxy_headers=listener.forwarded_headers,
         **{**fast_server_options(), "http": _http_protocol(listener)},  # type: ignore[arg-type]
     )
 

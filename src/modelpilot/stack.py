@@ -315,7 +315,7 @@ def up_command(
         except ValueError as exc:
             raise click.UsageError(f"--host {host}: {exc}") from exc
         # Listed last, stopped first: the proxy drains its spool to a control plane still running.
-        listeners.append(Listener("proxy", create_proxy(proxy_settings), host, port))
+        listeners.append(Listener("proxy", create_proxy(proxy_settings), host, port, forwarded_headers=False))
 
         def announce(urls: dict[str, str]) -> None:
             # Reachable addresses, so `modelpilot demo` finds the proxy wherever it listens.

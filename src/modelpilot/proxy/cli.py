@@ -119,7 +119,10 @@ def serve_worker(
     except OSError as exc:
         ready.put((index, f"cannot listen on {host}:{port}: {exc}"))
         raise SystemExit(1) from exc
-    serve_all([Listener("proxy", app, host, port, sock=sock)], on_started=lambda _: ready.put((index, None)))
+    serve_all(
+        [Listener("proxy", app, host, port, sock=sock, forwarded_headers=False)],
+        on_started=lambda _: ready.put((index, None)),
+    )
 
 
 def serve_workers(settings: list[ProxySettings], host: str, port: int) -> None:
@@ -432,7 +435,7 @@ def proxy_command(
     try:
         # serve_all stops gracefully on SIGINT/SIGTERM (the lifespan closes the upstream pool), exit 0.
         serve_all(
-            [Listener("proxy", app, host, port)],
+            [Listener("proxy", app, host, port, forwarded_headers=False)],
             on_started=lambda urls: click.echo(
                 f"modelpilot proxy listening on {urls['proxy']} → upstream {settings.upstream_base}", err=True
             ),
