@@ -149,7 +149,9 @@ class Exchange:
             self._attempts.append(outcome.attempt)
             self.escalation_reason = outcome.reason
             self._router.stay_on_requested(plan)
-            relay.extra_headers = plan.headers(served_model=plan.requested_model, escalated=True)
+            relay.extra_headers = plan.headers(
+                served_model=plan.requested_model, escalated=True, escalation_reason=outcome.reason
+            )
         elif plan is not None:
             relay.extra_headers = plan.headers(served_model=plan.requested_model, escalated=False)
         await relay.relay(await self._send_upstream(target, out_headers, body))

@@ -25,12 +25,19 @@ from typing import Any
 
 import orjson
 
+from modelpilot.proxy.accounting import escalation_reason_of
 from modelpilot.proxy.decisions import DecisionClient, route_request_and_example
 from modelpilot.proxy.errors import ControlPlaneError
 from modelpilot.proxy.feedback import RecentExamples
 from modelpilot.proxy.learning import Example, LocalLearner
 from modelpilot.proxy.pins import ConversationPins
-from modelpilot.schema.wire import MODEL_ID_PATTERN, Category, RouteDecision
+from modelpilot.schema.wire import (
+    MODEL_ID_PATTERN,
+    Category,
+    DecisionReason,
+    EscalationReason,
+    RouteDecision,
+)
 
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*')
 _MODEL_ID = re.compile(MODEL_ID_PATTERN)
@@ -109,6 +116,15 @@ def rewrite_model(body: bytes, document: dict[str, Any], model: str) -> bytes:
     return b"".join((body[:start], orjson.dumps(model), body[end:]))
 
 
+# -- the response headers' reason codes: closed vocabularies, so each header is built once ----------
+_DECISION_REASON_HEADERS: dict[str, tuple[bytes, bytes]] = {
+    reason: (b"x-modelpilot-decision-reason", reason.value.encode()) for reason in DecisionReason
+}
+_ESCALATION_REASON_HEADERS: dict[str, tuple[bytes, bytes]] = {
+    reason: (b"x-modelpilot-escalation-reason", reason.value.encode()) for reason in EscalationReason
+}
+
+
 # -- conversation stickiness: bounded in time and size, see proxy/pins.py -------------------------
 StickyDecisions = ConversationPins
 
@@ -147,8 +163,12 @@ class RoutePlan:
             return None
         return self.decision.shadow_model
 
-    def headers(self, *, served_model: str, escalated: bool) -> list[tuple[bytes, bytes]]:
-        """The ``x-modelpilot-*`` response headers for the caller."""
+    def headers(
+        self, *, served_model: str, escalated: bool, escalation_reason: str | None = None
+    ) -> list[tuple[bytes, bytes]]:
+        """The ``x-modelpilot-*`` response headers for the caller. Reasons go out as codes of
+        their closed vocabularies only (``escalation_reason``, a local check's failure kind such
+        as ``status_529``, is folded into :class:`EscalationReason`), never as free text."""
         out = [
             (b"x-modelpilot-routed", b"true" if self.is_routed else b"false"),
             (b"x-modelpilot-escalated", b"true" if escalated else b"false"),
@@ -159,6 +179,9 @@ class RoutePlan:
             out.insert(0, (b"x-modelpilot-served-model", served_model.encode()))
         if self.decision is not None:
             out.append((b"x-modelpilot-decision-id", self.decision.decision_id.encode()))
+            out.append(_DECISION_REASON_HEADERS[self.decision.reason])
+        if escalated:
+            out.append(_ESCALATION_REASON_HEADERS[escalation_reason_of(escalation_reason)])
         shadow = self.shadow_model
         if shadow is not None and _MODEL_ID.fullmatch(shadow):
             out.append((b"x-modelpilot-shadow-model", shadow.encode()))
