@@ -1,7 +1,7 @@
 """Issue 15, item 1: no field that reaches storage can carry text. Every string stored from
-``/v1/meter`` and ``/v1/logs`` comes from a closed vocabulary (catalog model ids or ``unknown``,
-hours and timestamps near now, decision ids the server issued to that deployment) and every
-counter is plausible for the requests it counts; anything else is refused whole with 422 and
+``/v1/meter``, ``/v1/logs`` and ``/v1/telemetry`` comes from a closed vocabulary (catalog model
+ids or ``unknown``, hours, timestamps and telemetry windows near now, decision ids the server
+issued to that deployment) and every counter is plausible for the requests it counts; anything else is refused whole with 422 and
 nothing of it is stored. The proxy folds a model name outside its catalog to ``unknown`` before it
 spools or sends anything (docs/privacy.md)."""
 
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from modelpilot.control.store.tables import IngestedBatch, LogRecord, UsageAggregate
+from modelpilot.control.store.tables import IngestedBatch, LogRecord, TelemetryReport, UsageAggregate
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.settings import ProxySettings
 from tests.control import payloads
@@ -32,11 +32,12 @@ SECRET_MODEL = "claude-acme-merger-with-globex-q3"
 KEY_HALVES = ("claude-sk-ant-api03-abcdefgh", "claude-ijklmnop-qrstuvwx")
 
 
-def stored(engine: Engine) -> tuple[int, int, int]:
+def stored(engine: Engine) -> tuple[int, int, int, int]:
+    """Rows of usage, log records, telemetry windows and claimed batch ids."""
     with Session(engine) as session:
         return tuple(  # type: ignore[return-value]
             int(session.scalar(select(func.count()).select_from(table)) or 0)
-            for table in (UsageAggregate, LogRecord, IngestedBatch)
+            for table in (UsageAggregate, LogRecord, TelemetryReport, IngestedBatch)
         )
 
 
@@ -46,6 +47,11 @@ def log_record(**overrides: Any) -> dict[str, Any]:
 
 def log_batch(*records: dict[str, Any]) -> dict[str, Any]:
     return {"batch_id": str(uuid.uuid4()), "records": list(records)}
+
+
+def telemetry_batch(**overrides: Any) -> dict[str, Any]:
+    """A telemetry window as a proxy sends it (the test clock is 2026-11-28T12:00Z)."""
+    return {**payloads.telemetry_batch(), **overrides}
 
 
 ATTACKS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -93,6 +99,18 @@ ATTACKS: dict[str, tuple[str, dict[str, Any]]] = {
         "/v1/logs",
         log_batch(log_record(input_tokens=999_999_999_999)),
     ),
+    "telemetry: a window centuries away": (
+        "/v1/telemetry",
+        telemetry_batch(window_start="2999-07-13T05:00:00Z"),
+    ),
+    "telemetry: a window long before any backlog": (
+        "/v1/telemetry",
+        telemetry_batch(window_start="1900-01-01T00:00:00Z"),
+    ),
+    "telemetry: a window that ends a day from now": (
+        "/v1/telemetry",
+        telemetry_batch(window_start="2026-11-28T12:00:00Z", window_s=86_400),
+    ),
 }
 
 
@@ -122,8 +140,10 @@ async def test_values_outside_the_closed_vocabulary_are_refused_and_nothing_is_s
         response = await client.post(path, json=body, headers=headers)
         assert response.status_code == 422, f"{name}: {response.status_code} {response.text[:200]}"
         assert SECRET_MODEL not in response.text and "sk-ant" not in response.text
+        if path == "/v1/telemetry":  # the path is named, the value never echoed
+            assert "$.window" in response.text and body["window_start"] not in response.text
         refused += 1
-    assert stored(engine) == (0, 0, 0)
+    assert stored(engine) == (0, 0, 0, 0)
 
     # A decision id issued to another deployment does not pass either.
     other = await new_tenant("other-vocabulary@example.com")
@@ -138,7 +158,8 @@ async def test_values_outside_the_closed_vocabulary_are_refused_and_nothing_is_s
     )
     assert response.status_code == 422 and "decision_id" in response.text
     refused += 1
-    assert stored(engine) == (0, 0, 0)
+    leaked = sum(stored(engine))
+    assert leaked == 0
 
     # What a proxy really sends is accepted: catalog ids, ``unknown``, an issued decision id.
     own = (await client.post("/v1/route", json=payloads.route_request(), headers=headers)).json()
@@ -146,14 +167,15 @@ async def test_values_outside_the_closed_vocabulary_are_refused_and_nothing_is_s
     assert (await client.post("/v1/logs", json=good_logs, headers=headers)).status_code == 200
     good_meter = payloads.meter_batch(payloads.meter_row(), payloads.meter_row(requested_model="unknown"))
     assert (await client.post("/v1/meter", json=good_meter, headers=headers)).status_code == 200
-    assert stored(engine)[:2] == (2, 2)
+    assert (await client.post("/v1/telemetry", json=telemetry_batch(), headers=headers)).status_code == 200
+    assert stored(engine)[:3] == (2, 2, 1)
     record(
         Scenario(
-            "attack: data in model ids, hours, decision ids, counters (meter, logs)",
+            "attack: data in model ids, hours, windows, decision ids, counters (meter, logs, telemetry)",
             sent=refused,
             succeeded=refused,
-            lost=0,
-            note="all refused with 422; 0 rows stored",
+            lost=leaked,
+            note=f"all refused with 422; {leaked} rows stored",
         )
     )
 

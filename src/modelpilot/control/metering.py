@@ -1,9 +1,10 @@
 """Ingesting meter, telemetry and log batches: each idempotent on its batch id per deployment.
 
-Before anything is stored, :func:`check_meter_batch` and :func:`check_log_batch` hold every value
-to a closed vocabulary (docs/privacy.md): model ids from the catalog (or ``unknown``), hours and
-timestamps within a window around now, decision ids this server issued to the deployment. The
-wire schema has already bounded the counters. A batch outside it is refused whole
+Before anything is stored, :func:`check_meter_batch`, :func:`check_log_batch` and
+:func:`check_telemetry_batch` hold every value to a closed vocabulary (docs/privacy.md): model ids
+from the catalog (or ``unknown``), hours, timestamps and telemetry windows within a window around
+now, decision ids this server issued to the deployment. The wire schema has already bounded the
+counters. A batch outside it is refused whole
 (:class:`~modelpilot.control.errors.InvalidRequestError`, HTTP 422) naming the path, never the value.
 """
 
@@ -56,6 +57,19 @@ def check_meter_batch(batch: MeterBatch, *, catalog: Catalog, now: datetime) -> 
                 problems.append(ProblemDetail(f"$.rows[{index}].{name}", "not a catalog model id"))
         if not now - METER_HOURS_BACK <= row.hour <= now + AHEAD:
             problems.append(ProblemDetail(f"$.rows[{index}].hour", "outside the accepted window"))
+    _refuse(problems)
+
+
+def check_telemetry_batch(batch: TelemetryBatch, *, now: datetime) -> None:
+    """Refuse (InvalidRequestError) a telemetry window starting outside
+    ``[now - METER_HOURS_BACK, now + AHEAD]`` or ending after ``now + AHEAD``: like a meter hour,
+    a window is a time near now (a proxy resends an undelivered window until it is accepted),
+    never a date chosen from centuries of them."""
+    problems: list[ProblemDetail] = []
+    if not now - METER_HOURS_BACK <= batch.window_start <= now + AHEAD:
+        problems.append(ProblemDetail("$.window_start", "outside the accepted window"))
+    elif batch.window_start + timedelta(seconds=batch.window_s) > now + AHEAD:
+        problems.append(ProblemDetail("$.window_s", "the window ends after the accepted window"))
     _refuse(problems)
 
 

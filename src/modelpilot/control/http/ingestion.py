@@ -114,8 +114,11 @@ def ingestion_router() -> APIRouter:
 
     @router.post("/telemetry", response_model=IngestAck)
     def telemetry(batch: TelemetryBatch, holder: Holder, state: State, db: Db) -> IngestAck:
-        """Record the proxy's decision-path counters for one window."""
-        return metering.ingest_telemetry(db, deployment=holder.deployment, batch=batch, now=state.clock())
+        """Record the proxy's decision-path counters for one window. A window starting or ending
+        outside the accepted window around now is refused (422)."""
+        now = state.clock()
+        metering.check_telemetry_batch(batch, now=now)
+        return metering.ingest_telemetry(db, deployment=holder.deployment, batch=batch, now=now)
 
     @router.post("/logs", response_model=IngestAck)
     def logs(batch: LogBatch, holder: Holder, state: State, db: Db) -> IngestAck:
