@@ -232,6 +232,7 @@ async def test_the_openapi_document_describes_the_token_and_its_operations(clien
     for method, path in (
         ("get", "/api/deployments"),
         ("post", "/api/deployments"),
+        ("patch", "/api/deployments/{deployment_id}"),
         ("delete", "/api/deployments/{deployment_id}"),
         ("get", "/api/deployments/{deployment_id}/keys"),
         ("post", "/api/deployments/{deployment_id}/keys"),

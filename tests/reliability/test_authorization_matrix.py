@@ -263,10 +263,12 @@ async def test_another_tenants_resources_are_out_of_reach(make_client, settings,
                 holes.append(f"{endpoint} with the attacker's {name}: {response.status_code}")
     assert holes == [], "\n".join(holes)
 
-    # Nothing of the victim's changed: the key still works, the account is not suspended.
+    # Nothing of the victim's changed: the key still works, the deployment keeps its name (no
+    # rename), the account is not suspended.
     victim = world.victim.client
     keys = (await victim.get(f"/api/deployments/{world.ids['deployment_id']}/keys")).json()
     assert [k["revoked"] for k in keys if k["id"] == world.ids["key_id"]] == [False]
+    assert (await victim.get(f"/api/deployments/{world.ids['deployment_id']}")).json()["name"] == "prod"
     assert (await victim.get("/api/session")).status_code == 200
     route = await client.post(
         "/v1/route",
@@ -321,6 +323,7 @@ async def test_every_management_operation_by_kind_of_credential(make_client, set
     assert {
         "GET /api/deployments",
         "POST /api/deployments",
+        "PATCH /api/deployments/{deployment_id}",
         "DELETE /api/deployments/{deployment_id}",
         "GET /api/deployments/{deployment_id}/keys",
         "POST /api/deployments/{deployment_id}/keys",
@@ -388,6 +391,8 @@ async def test_every_management_operation_by_kind_of_credential(make_client, set
                 holes.append(f"{endpoint} with {column}: {response.status_code} (expected {expected})")
     assert holes == [], "\n".join(holes)
     assert counts == dict.fromkeys(counts, len(operations)) and len(counts) == 5
-    # The victim's own deployment and key are untouched by all of that.
+    # The victim's own deployment (its name too) and key are untouched by all of that.
     keys = (await victim.client.get(f"/api/deployments/{world.ids['deployment_id']}/keys")).json()
     assert [k["revoked"] for k in keys if k["id"] == world.ids["key_id"]] == [False]
+    deployment = (await victim.client.get(f"/api/deployments/{world.ids['deployment_id']}")).json()
+    assert deployment["name"] == "prod"

@@ -1,5 +1,5 @@
 """Deployments: the list page, create, rename and delete forms, and their JSON twins under
-``/api/deployments`` (session or management token)."""
+``/api/deployments`` (``POST``, ``PATCH`` to rename, ``DELETE``; session or management token)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,18 @@ def router() -> APIRouter:
         return DeploymentView.of(
             deployments.get_deployment(db, account_id=caller.account.id, deployment_id=deployment_id)
         )
+
+    @api.patch("/deployments/{deployment_id}", response_model=DeploymentView)
+    def rename_deployment(
+        deployment_id: uuid.UUID, body: NameBody, caller: ApiWriter, db: Db
+    ) -> DeploymentView:
+        """Rename the deployment (the console's rename form). Its id, keys, settings, usage and
+        logs stay as they are; the name is the only field a ``PATCH`` changes (routing settings
+        are ``PUT /api/deployments/{id}/routing``)."""
+        row = deployments.rename_deployment(
+            db, account_id=caller.account.id, deployment_id=deployment_id, name=body.name
+        )
+        return DeploymentView.of(row)
 
     @api.delete("/deployments/{deployment_id}", status_code=204, response_class=Response)
     def delete_deployment(deployment_id: uuid.UUID, caller: ApiWriter, db: Db) -> Response:
