@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from modelpilot.control.performance import percentile_ms
 from tests.control import payloads
+from tests.control.status.accessibility import accessibility_problems
 
 
 def test_percentiles_are_bucket_bounds() -> None:
@@ -72,3 +73,24 @@ async def test_another_account_sees_none_of_it(new_tenant):
         f"/console/deployments/{deployment}/performance",
     ):
         assert (await bob.client.get(path)).status_code == 404
+
+
+async def test_the_deployment_dashboard_points_at_the_performance_tab_for_its_period(new_tenant):
+    tenant = await new_tenant("a@example.com")
+    deployment = await tenant.create_deployment()
+    performance = f"/console/deployments/{deployment}/performance"
+    for period, link in (
+        ("7d", f"{performance}?days=7"),
+        ("30d", f"{performance}?days=30"),
+        ("90d", f"{performance}?days=90"),
+        # A custom period need not end today, where the performance tab's days end: no days.
+        ("custom&start=2026-11-01&end=2026-11-03", performance),
+    ):
+        page = await tenant.client.get(f"/console/deployments/{deployment}?period={period}")
+        assert page.status_code == 200
+        line = page.text.split('data-testid="performance-link">', 1)[1].split("</p>", 1)[0]
+        assert f'<a href="{link}">Performance</a>' in line and "p50 and p95" in line
+        assert accessibility_problems(page.text) == []
+        assert (await tenant.client.get(link)).status_code == 200
+    # The account's dashboard (all deployments) has no one deployment's tab to point at.
+    assert 'data-testid="performance-link"' not in (await tenant.client.get("/console")).text
