@@ -277,19 +277,22 @@ def up_command(
     engine = create_db_engine(f"sqlite:///{state_dir / DATABASE_FILE}")
     try:
         upgrade(engine)
+        # The proxy (and the console's commands) must know the control plane's and the
+        # simulator's addresses before they listen.
+        control_port = control_port or free_port(host)
         try:
             started = bootstrap(engine, state_dir / STATE_FILE, password_iterations=iterations)
             control_settings = ControlSettings(
                 database_url=str(engine.url),
                 session_secrets=(started.state.session_secret,),
                 password_iterations=iterations,
+                # The console writes this into the commands it shows, never the request's Host.
+                public_url=f"http://{reachable_host(host)}:{control_port}",
             )
         except SettingsError as exc:
             raise click.UsageError(f"--password-iterations: {exc}") from exc
 
         listeners: list[Listener] = []
-        # The proxy must know the control plane's and the simulator's addresses before they listen.
-        control_port = control_port or free_port(host)
         listeners.append(
             Listener("control", create_control(control_settings, engine=engine), host, control_port)
         )

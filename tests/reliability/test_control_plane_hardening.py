@@ -1,11 +1,18 @@
 """Issue 15, item 8: the control plane's pages. Dates at the edge of the calendar get a clear
 error instead of a 500, no page can be framed (CSP ``frame-ancestors 'none'``), and an
-administrator cannot suspend their own account through the admin API either."""
+administrator cannot suspend their own account through the admin API either. Item 7: no page
+reflects the request's Host header (security.txt, redirects, the commands the console shows)."""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
+import httpx2 as httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from modelpilot.control.store.tables import Account
+from tests.control.console.conftest import post_form, secret_in
 from tests.control.test_suspension import make_admin
 from tests.reliability.scenarios import Scenario, record
 
@@ -37,14 +44,34 @@ async def test_dates_at_the_edge_of_the_calendar_are_a_clear_error(new_tenant) -
     )
 
 
-@pytest.mark.parametrize("path", ["/login", "/console", "/status", "/security"])
-async def test_no_page_can_be_framed(new_tenant, path: str) -> None:
+FRAMED_PAGES = ["/login", "/console", "/status", "/security"]
+
+
+def is_unframeable(response: httpx.Response) -> bool:
+    policy = response.headers.get("content-security-policy", "")
+    return (
+        "frame-ancestors 'none'" in policy
+        and "script-src 'self'" in policy
+        and response.headers.get("x-frame-options") == "DENY"
+    )
+
+
+async def test_no_page_can_be_framed(new_tenant) -> None:
     tenant = await new_tenant("frames@example.com")
-    response = await tenant.client.get(path)
-    assert response.status_code == 200
-    policy = response.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
-    assert response.headers["x-frame-options"] == "DENY"
+    responses = {path: await tenant.client.get(path) for path in FRAMED_PAGES}
+    for path, response in responses.items():
+        assert response.status_code == 200, path
+    framable = [path for path, response in responses.items() if not is_unframeable(response)]
+    record(
+        Scenario(
+            "attack: framing a console page (clickjacking)",
+            sent=len(responses),
+            succeeded=len(responses) - len(framable),
+            lost=len(framable),
+            note=f"frame-ancestors 'none' and X-Frame-Options DENY on {len(responses) - len(framable)} pages",
+        )
+    )
+    assert framable == []
 
 
 async def test_an_admin_cannot_suspend_their_own_account_through_the_api(new_tenant, engine) -> None:
@@ -53,21 +80,90 @@ async def test_an_admin_cannot_suspend_their_own_account_through_the_api(new_ten
     response = await admin.client.post(
         f"/api/admin/accounts/{admin.account_id}/suspend", headers={"x-csrf-token": admin.csrf}
     )
-    assert response.status_code == 403
-    assert (await admin.client.get("/api/session")).status_code == 200  # still signed in, not suspended
-
-
-async def test_the_host_header_is_never_reflected(make_client, settings) -> None:
-    """Item 7: security.txt and redirects name the configured origin (or none), never the Host."""
-    from dataclasses import replace
-
-    attacker = make_client(settings, base_url="http://rebind.attacker.example")
-    txt = (await attacker.get("/.well-known/security.txt")).text
-    redirect = await attacker.get("/console/", follow_redirects=False)
-    assert "attacker" not in txt and "attacker" not in redirect.headers.get("location", "")
-    configured = make_client(
-        replace(settings, public_url="https://control.example.com"), base_url="http://rebind.attacker.example"
+    still_signed_in = (await admin.client.get("/api/session")).status_code == 200
+    with Session(engine) as db:
+        account = db.scalar(select(Account).where(Account.email == "self-suspend@example.com"))
+        is_suspended = account is not None and account.suspended_at is not None
+    record(
+        Scenario(
+            "attack: an administrator suspends their own account (API)",
+            sent=1,
+            succeeded=int(response.status_code == 403 and not is_suspended),
+            lost=int(is_suspended),
+            note=f"HTTP {response.status_code}; still signed in: {still_signed_in}",
+        )
     )
-    txt = (await configured.get("/.well-known/security.txt")).text
-    assert "Canonical: https://control.example.com/.well-known/security.txt" in txt
-    assert "attacker" not in txt
+    assert response.status_code == 403
+    assert not is_suspended and still_signed_in
+
+
+ATTACKER_HOST = {"host": "rebind.attacker.example"}
+PLACEHOLDER = "https://&lt;your control plane&gt;"  # as the page's HTML writes it
+
+
+async def commands_shown(tenant, headers: dict[str, str]) -> tuple[httpx.Response, httpx.Response]:
+    """The keys page right after a key was made and the tokens page right after a token was made
+    (the two pages that show a command naming the control plane), fetched with ``headers``."""
+    deployment = await tenant.create_deployment()
+    keys_page = f"/console/deployments/{deployment}/keys"
+    assert (await post_form(tenant.client, keys_page, name="laptop")).status_code == 303
+    keys = await tenant.client.get(keys_page, headers=headers)
+    assert (await post_form(tenant.client, "/account/tokens", name="ci")).status_code == 303
+    tokens = await tenant.client.get("/account/tokens", headers=headers)
+    assert keys.status_code == tokens.status_code == 200
+    return keys, tokens
+
+
+def proxy_command(keys: httpx.Response, control_plane: str) -> str:
+    return (
+        f"MODELPILOT_API_KEY={secret_in(keys.text)} modelpilot proxy --control-plane {control_plane}</code>"
+    )
+
+
+async def test_the_host_header_is_never_reflected(make_client, settings, new_tenant) -> None:
+    """Item 7: security.txt, redirects and the commands the console shows with a new key or
+    management token name the configured origin (or loopback as asked for, or a placeholder),
+    never a foreign Host."""
+    hostile: list[httpx.Response] = []
+    attacker = make_client(settings, base_url="http://rebind.attacker.example")
+    hostile.append(txt := await attacker.get("/.well-known/security.txt"))
+    hostile.append(redirect := await attacker.get("/console/", follow_redirects=False))
+    assert "attacker" not in txt.text and "attacker" not in redirect.headers.get("location", "")
+    configured_settings = replace(settings, public_url="https://control.example.com")
+    configured = make_client(configured_settings, base_url="http://rebind.attacker.example")
+    hostile.append(txt := await configured.get("/.well-known/security.txt"))
+    assert "Canonical: https://control.example.com/.well-known/security.txt" in txt.text
+
+    # Unconfigured: a placeholder and how to fill it in, never the Host.
+    keys, tokens = await commands_shown(await new_tenant("host-unset@example.com"), ATTACKER_HOST)
+    hostile += [keys, tokens]
+    assert proxy_command(keys, PLACEHOLDER) in keys.text
+    assert f"{PLACEHOLDER}/api/deployments</code>" in tokens.text
+    assert "MODELPILOT_PUBLIC_URL" in keys.text and "MODELPILOT_PUBLIC_URL" in tokens.text
+    # Configured (as `modelpilot up` does): the configured origin, whatever the Host.
+    tenant = await new_tenant("host-set@example.com", client_settings=configured_settings)
+    keys, tokens = await commands_shown(tenant, ATTACKER_HOST)
+    hostile += [keys, tokens]
+    assert proxy_command(keys, "https://control.example.com") in keys.text
+    assert "https://control.example.com/api/deployments</code>" in tokens.text
+    # Unconfigured on loopback: the address asked for (a rebound name is never loopback).
+    loopback = {"host": "127.0.0.1:8000"}
+    keys, tokens = await commands_shown(await new_tenant("host-loopback@example.com"), loopback)
+    assert proxy_command(keys, "http://127.0.0.1:8000") in keys.text
+    assert "http://127.0.0.1:8000/api/deployments</code>" in tokens.text
+
+    reflected = [
+        r.request.url.path
+        for r in hostile
+        if "attacker" in r.text or "attacker" in r.headers.get("location", "")
+    ]
+    record(
+        Scenario(
+            "attack: Host header reflection (security.txt, redirect, key and token commands)",
+            sent=len(hostile),
+            succeeded=len(hostile) - len(reflected),
+            lost=len(reflected),
+            note=f"pages naming the attacker's Host: {len(reflected)}",
+        )
+    )
+    assert reflected == []

@@ -18,6 +18,7 @@ from modelpilot.control.http.dependencies import SESSION_COOKIE, Db, SessionWrit
 from modelpilot.control.http.forms import set_session_cookie
 from modelpilot.control.http.html import CsrfField, check_form_csrf, render, see_other
 from modelpilot.control.http.problems import problem_responses
+from modelpilot.control.http.resources.keys import UNKNOWN_CONTROL_PLANE_URL, shown_control_plane_url
 from modelpilot.control.http.routers import combined
 from modelpilot.control.http.state import ControlState
 from modelpilot.control.http.views import (
@@ -125,7 +126,8 @@ def router() -> APIRouter:
             nav="account",
             tokens=tokens.list_tokens(db, account_id=active.account.id),
             new_secret=new_secret,
-            control_plane_url=str(request.base_url).rstrip("/"),
+            control_plane_url=shown_control_plane_url(state.settings.public_url, request),
+            unknown_control_plane_url=UNKNOWN_CONTROL_PLANE_URL,
         )
         if request.cookies.get(key_reveal.COOKIE):
             key_reveal.forget(response, TOKENS_PAGE)

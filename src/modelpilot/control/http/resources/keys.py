@@ -3,6 +3,8 @@ and their JSON twins under ``/api/deployments/{id}/keys`` (session or management
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import uuid
 from typing import Annotated
 
@@ -17,6 +19,43 @@ from modelpilot.control.http.html import CsrfField, check_form_csrf, render, see
 from modelpilot.control.http.problems import problem_responses
 from modelpilot.control.http.routers import combined
 from modelpilot.control.http.views import ApiKeyView, CreatedApiKey, NameBody
+
+#: Shown in a command in place of the control plane's address when it is not configured
+#: (``MODELPILOT_PUBLIC_URL``) and the page was not asked for on loopback.
+UNKNOWN_CONTROL_PLANE_URL = "https://<your control plane>"
+
+
+_LOOPBACK_NAME = re.compile(r"localhost|([a-z0-9-]+\.)+localhost")
+
+
+def _is_loopback(name: str) -> bool:
+    if _LOOPBACK_NAME.fullmatch(name):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def shown_control_plane_url(public_url: str | None, request: Request) -> str | None:
+    """The control plane's address for the commands a page shows: the configured public origin
+    (``MODELPILOT_PUBLIC_URL``); unset, the request's own origin only when it names loopback (what
+    ``modelpilot up`` serves; a rebound name never is), rebuilt from its parsed scheme, host and
+    port; else None, and the page shows :data:`UNKNOWN_CONTROL_PLANE_URL`. A Host header is the
+    client's to choose (DNS rebinding, a proxy in between), so another name is never written
+    into a command."""
+    if public_url:
+        return public_url.rstrip("/")
+    url = request.base_url
+    try:
+        port = url.port
+    except ValueError:  # a port that is not a number
+        return None
+    name = url.hostname or ""
+    if not _is_loopback(name):
+        return None
+    host = f"[{name}]" if ":" in name else name
+    return f"{url.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _keys_page(deployment_id: uuid.UUID) -> str:
@@ -41,7 +80,8 @@ def router() -> APIRouter:
             deployment=deployment,
             keys=deployments.list_api_keys(db, account_id=active.account.id, deployment_id=deployment.id),
             new_secret=new_secret,
-            control_plane_url=str(request.base_url).rstrip("/"),
+            control_plane_url=shown_control_plane_url(state.settings.public_url, request),
+            unknown_control_plane_url=UNKNOWN_CONTROL_PLANE_URL,
         )
         if request.cookies.get(key_reveal.COOKIE):
             key_reveal.forget(response, _keys_page(deployment_id))
