@@ -2,7 +2,8 @@
 
 5. With a fallback Anthropic key set, a DNS-rebinding request (``Host: rebind.attacker.example``)
    and cross-site browser requests are refused in Anthropic's error shape and never reach the
-   upstream, so the fallback key is never added to them.
+   upstream, so the fallback key is never added to them. So is a request with no ``Host``.
+   ``--allowed-host '*'`` serves any ``Host``, but still not a cross-site or foreign-origin request.
 6. A small gzip body that inflates beyond the 32 MiB limit is refused with 413 (inflated in a
    thread, never beyond the limit), and the proxy keeps answering.
 7. Paths with dot segments (``/v1/../admin``, ``/v1/%2e%2e/admin``) are refused, not forwarded."""
@@ -16,10 +17,11 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.proxy.routing.conftest import Harness, plain_body
+from tests.proxy.routing.conftest import PLAIN, Harness, plain_body
 from tests.reliability import canaries
 from tests.reliability.scenarios import Scenario, record
 from tests.reliability.test_bad_input import anthropic_error
+from tests.servers import serve
 
 GOOD = orjson.dumps(plain_body(1))
 MIB = 1024 * 1024
@@ -104,15 +106,87 @@ def test_a_configured_host_is_served(harness: Harness) -> None:
     assert asyncio.run(send(proxy.url, "/v1/messages", GOOD, headers))[0] == 200
 
 
-@pytest.mark.parametrize("path", ["/v1/../admin", "/v1/%2e%2e/admin", "/v1/%2E%2E/admin", "/v1/./messages"])
-def test_paths_with_dot_segments_are_refused(fallback_proxy, path: str) -> None:
+def test_any_host_turns_off_only_the_host_check(harness: Harness) -> None:
+    """``--allowed-host '*'`` (docs/proxy.md): any ``Host`` is served, the browser checks stay on
+    (a rebound page's POST carries its own origin, which ``*`` does not allow)."""
+    proxy = harness.proxy(None, anthropic_api_key=FALLBACK_KEY, allowed_hosts=("*",))
+    json = {"content-type": "application/json"}
+    for host in ("10.1.2.3:8787", "rebind.attacker.example", "modelpilot-proxy"):
+        assert asyncio.run(send(proxy.url, "/v1/messages", GOOD, {**json, "host": host}))[0] == 200, host
+    browser = {
+        "a rebound page's POST": {
+            **json,
+            "host": "rebind.attacker.example",
+            "origin": "http://rebind.attacker.example",
+            "sec-fetch-site": "same-origin",
+        },
+        "an Origin of '*'": {**json, "origin": "http://*"},
+        # The cross-site and foreign-origin requests (the others only name a foreign Host).
+        **{name: headers for name, headers in HOSTILE.items() if "host" not in headers},
+    }
+    served = len(proxy.records)
+    for name, headers in browser.items():
+        status, answer = asyncio.run(send(proxy.url, "/v1/messages", GOOD, headers))
+        assert status == 403, f"{name}: {status} {answer[:200]!r}"
+        assert anthropic_error(answer) == "permission_error"
+    assert len(proxy.records) == served  # none of them reached the upstream
+    same_site = {**json, "origin": "http://localhost:3000", "sec-fetch-site": "same-site"}
+    assert asyncio.run(send(proxy.url, "/v1/messages", GOOD, same_site))[0] == 200
+
+
+@pytest.mark.parametrize("protocol", ["httptools", "h11"])
+def test_a_request_without_a_host_header_is_refused(harness: Harness, protocol: str) -> None:
+    proxy = harness.proxy(None, anthropic_api_key=FALLBACK_KEY)
+    body = GOOD.decode()
+    refused = 0
+    with serve(proxy.app, http=protocol, **PLAIN) as url:
+        for version in ("HTTP/1.1", "HTTP/1.0"):
+            head = (
+                f"POST /v1/messages {version}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(GOOD)}\r\nconnection: close\r\n\r\n{body}"
+            ).encode()
+            answer = asyncio.run(raw_exchange(url, head))
+            status_line, _, rest = answer.partition(b"\r\n")
+            assert status_line.split()[1] == b"400", f"{version}: {answer[:300]!r}"
+            if not (protocol == "h11" and version == "HTTP/1.1"):  # h11 refuses it itself, in plain text
+                assert anthropic_error(rest.partition(b"\r\n\r\n")[2]) == "invalid_request_error"
+            refused += 1
+    assert proxy.records == []  # nothing forwarded with the fallback key
+    record(
+        Scenario(
+            f"bad input: requests without a Host header (HTTP/1.1 and 1.0, {protocol})",
+            sent=2,
+            succeeded=refused,
+            lost=len(proxy.records),
+            note=f"400; {len(proxy.records)} forwarded with the fallback key",
+        )
+    )
+
+
+DOT_SEGMENT_PATHS = ["/v1/../admin", "/v1/%2e%2e/admin", "/v1/%2E%2E/admin", "/v1/./messages"]
+
+
+def test_paths_with_dot_segments_are_refused(fallback_proxy) -> None:
     host, port = fallback_proxy.url.removeprefix("http://").split(":")
-    head = f"GET {path} HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: close\r\n\r\n".encode()
-    answer = asyncio.run(raw_exchange(fallback_proxy.url, head))
-    status_line, _, rest = answer.partition(b"\r\n")
-    assert status_line.split()[1] == b"400", answer[:300]
-    assert anthropic_error(rest.partition(b"\r\n\r\n")[2]) == "invalid_request_error"
-    assert fallback_proxy.records == []
+    refused = 0
+    for path in DOT_SEGMENT_PATHS:
+        head = f"GET {path} HTTP/1.1\r\nhost: {host}:{port}\r\nconnection: close\r\n\r\n".encode()
+        answer = asyncio.run(raw_exchange(fallback_proxy.url, head))
+        status_line, _, rest = answer.partition(b"\r\n")
+        assert status_line.split()[1] == b"400", f"{path}: {answer[:300]!r}"
+        assert anthropic_error(rest.partition(b"\r\n\r\n")[2]) == "invalid_request_error"
+        refused += 1
+    forwarded = len(fallback_proxy.records)
+    record(
+        Scenario(
+            "attack: paths with dot segments (/v1/../admin, %2e%2e, /./)",
+            sent=len(DOT_SEGMENT_PATHS),
+            succeeded=refused,
+            lost=forwarded,
+            note=f"400 invalid_request_error; {forwarded} forwarded",
+        )
+    )
+    assert forwarded == 0
 
 
 async def raw_exchange(url: str, head: bytes) -> bytes:
