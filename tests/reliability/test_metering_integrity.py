@@ -3,9 +3,9 @@
 3. A control plane (or anything in its place) answering 2xx without acknowledging the batch
    (``{}``, an HTML page, another batch's id, a wrong count) must not empty the spool: the batch is
    kept and resent until an IngestAck names it and its size.
-4. Usage is delivered only with the key of the deployment it was recorded for: a spool reopened
-   with another key holds the old backlog back (and sends it when the old key returns), and a
-   second proxy on the same spool file refuses to start."""
+4. Usage (and opt-in metadata log records) is delivered only with the key of the deployment it
+   was recorded for: a spool reopened with another key holds the old backlog back (and sends it
+   when the old key returns), and a second proxy on the same spool file refuses to start."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from modelpilot.proxy.flusher import MeterFlusher
 from modelpilot.proxy.metrics import ProxyMetrics
 from modelpilot.proxy.spool import Spool, SpoolLockedError, deployment_fingerprint
 from modelpilot.schema.catalog import load_catalog
-from modelpilot.schema.wire import Category, MeterBatch
-from tests.proxy.metering.records import charge
+from modelpilot.schema.wire import Category, LogBatch, MeterBatch
+from tests.proxy.metering.records import charge, log_entry
 from tests.reliability import canaries
 from tests.reliability.processes import Child, free_port
 from tests.reliability.scenarios import Scenario, record
@@ -40,16 +40,29 @@ CATEGORIES = list(Category)
 
 class LedgerControlPlane:
     """``POST /v1/meter`` that answers ``answer(batch)`` (a status and body) and, when it answers a
-    proper acknowledgement, counts the batch once under the bearer key that sent it."""
+    proper acknowledgement, counts the batch once under the bearer key that sent it.
+    ``POST /v1/logs`` acknowledges every batch and keeps its records' latencies under that key."""
 
     def __init__(self, mode: str = "ack") -> None:
         self.mode = mode
         self.counted: dict[str, dict[str, int]] = {}  # key -> batch id -> requests
+        self.logged: dict[str, dict[str, list[int]]] = {}  # key -> batch id -> records' latency_ms
         self.deliveries = 0
         self._lock = threading.Lock()
 
     def requests(self, key: str) -> int:
         return sum(self.counted.get(key, {}).values())
+
+    def log_latencies(self, key: str) -> list[int]:
+        return sorted(ms for batch in self.logged.get(key, {}).values() for ms in batch)
+
+    def _log_answer(self, key: str, batch: LogBatch) -> tuple[bytes, bytes]:
+        with self._lock:
+            is_duplicate = batch.batch_id in self.logged.setdefault(key, {})
+            self.logged[key].setdefault(batch.batch_id, [r.latency_ms for r in batch.records])
+        accepted = 0 if is_duplicate else len(batch.records)
+        ack = {"batch_id": batch.batch_id, "accepted": accepted, "duplicate": is_duplicate}
+        return b"application/json", orjson.dumps(ack)
 
     def _answer(self, key: str, batch: MeterBatch) -> tuple[bytes, bytes]:
         html = b"text/html"
@@ -84,7 +97,10 @@ class LedgerControlPlane:
             more = message.get("more_body", False)
         self.deliveries += 1
         key = dict(scope["headers"]).get(b"authorization", b"").decode().removeprefix("Bearer ")
-        content_type, payload = self._answer(key, MeterBatch.model_validate_json(body))
+        if scope["path"] == "/v1/logs":
+            content_type, payload = self._log_answer(key, LogBatch.model_validate_json(body))
+        else:
+            content_type, payload = self._answer(key, MeterBatch.model_validate_json(body))
         headers = [(b"content-type", content_type), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
@@ -189,7 +205,47 @@ def test_a_spool_reopened_with_another_key_never_sends_the_old_backlog_under_it(
             sent=200,
             succeeded=control.requests(KEY_A) + control.requests(KEY_B),
             lost=misbilled,
-            note="44 of A's requests billed to B: 0",
+            note=f"44 of A's requests billed to B: {misbilled}",
+        )
+    )
+
+
+def test_a_spool_reopened_with_another_key_never_sends_the_old_log_records_under_it(
+    tmp_path: Path, ledger: tuple[LedgerControlPlane, str]
+) -> None:
+    """The same for metadata log records (``take_log_batch``): A's records, told apart by their
+    latencies (0-43 ms; B's are 1000-1155 ms), go only with A's key."""
+    control, url = ledger
+    path = tmp_path / "spool.sqlite3"
+    first = Spool.open(path, deployment=deployment_fingerprint(KEY_A))
+    for ms in range(44):
+        assert first.add_log(log_entry(latency_ms=ms))
+    first.close()
+
+    second = Spool.open(path, deployment=deployment_fingerprint(KEY_B))
+    try:
+        for ms in range(1000, 1156):
+            assert second.add_log(log_entry(latency_ms=ms))
+        assert asyncio.run(flush(second, url, KEY_B)) is True
+    finally:
+        second.close()
+    assert control.log_latencies(KEY_B) == list(range(1000, 1156))  # B's own records, none of A's
+
+    again = Spool.open(path, deployment=deployment_fingerprint(KEY_A))
+    try:
+        assert asyncio.run(flush(again, url, KEY_A)) is True
+        assert again.take_log_batch() is None
+    finally:
+        again.close()
+    assert control.log_latencies(KEY_A) == list(range(44))
+    under_b = [ms for ms in control.log_latencies(KEY_B) if ms < 1000]
+    record(
+        Scenario(
+            "attack: spool reused with another deployment key (metadata log records)",
+            sent=200,
+            succeeded=len(control.log_latencies(KEY_A)) + len(control.log_latencies(KEY_B)),
+            lost=len(under_b),
+            note=f"44 of A's records sent under B: {len(under_b)}",
         )
     )
 
