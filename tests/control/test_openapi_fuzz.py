@@ -17,7 +17,7 @@ EXAMPLES_PER_OPERATION = 20
 #: Operations that store what they get hold it to a closed vocabulary the document cannot state
 #: (catalog model ids, hours near the server's clock, decision ids the server issued: issue 15,
 #: docs/privacy.md), so schema-valid data may be refused with 422 there.
-CLOSED_VOCABULARY = {"POST /v1/meter", "POST /v1/logs"}
+CLOSED_VOCABULARY = {"POST /v1/meter", "POST /v1/logs", "POST /v1/telemetry"}
 
 
 def _credentials(engine, settings_, clock) -> dict[str, str]:

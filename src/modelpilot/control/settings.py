@@ -54,7 +54,9 @@ class ControlSettings:
     #: Published on the security page and in /.well-known/security.txt (RFC 9116).
     security_contact: str = "mailto:security@modelpilot.dev"
     #: The control plane's public origin (``https://control.example.com``), written into
-    #: security.txt; never taken from a request's Host header. Unset: those links are left out.
+    #: security.txt and into the commands the console shows (the proxy command with a new key,
+    #: the management-token example); never taken from a request's Host header. Unset:
+    #: security.txt leaves those links out and the console shows a placeholder.
     public_url: str | None = None
 
     def __post_init__(self) -> None:
