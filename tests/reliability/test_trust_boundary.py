@@ -106,6 +106,24 @@ def test_a_configured_host_is_served(harness: Harness) -> None:
     assert asyncio.run(send(proxy.url, "/v1/messages", GOOD, headers))[0] == 200
 
 
+def test_the_health_check_answers_any_host_and_only_it_does(harness: Harness) -> None:
+    """Kubernetes probes name the pod's IP as Host (docs/proxy.md): /healthz forwards nothing and
+    uses no key, so it answers; every other path still refuses that Host."""
+
+    async def probe(path: str) -> int:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(proxy.url + path, headers={"host": "10.1.2.3:8787"}) as response,
+        ):
+            return response.status
+
+    proxy = harness.proxy(None, anthropic_api_key=FALLBACK_KEY)
+    assert asyncio.run(probe("/healthz")) == 200
+    assert asyncio.run(probe("/metrics")) == 403
+    assert asyncio.run(probe("/v1/models")) == 403
+    assert proxy.records == []
+
+
 def test_any_host_turns_off_only_the_host_check(harness: Harness) -> None:
     """``--allowed-host '*'`` (docs/proxy.md): any ``Host`` is served, the browser checks stay on
     (a rebound page's POST carries its own origin, which ``*`` does not allow)."""

@@ -121,6 +121,9 @@ class ProxyApp:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
+            if path == "/healthz":  # forwards nothing and uses no key: probes may name any Host
+                await send_response(send, 200, list(_HEALTH_HEADERS), _HEALTH_BODY)
+                return
             refused = refusal(scope["headers"], path, allowed_hosts=self.settings.allowed_hosts)
             if refused is not None:
                 await send_response(send, *render_error(refused, new_request_id()))
@@ -139,8 +142,6 @@ class ProxyApp:
                 await exchange.run()
             elif path == FEEDBACK_PATH:
                 await self.feedback.handle(scope["method"], receive, send)
-            elif path == "/healthz":
-                await send_response(send, 200, list(_HEALTH_HEADERS), _HEALTH_BODY)
             elif path == "/metrics":
                 body = self.metrics.render()
                 headers = [
