@@ -1,16 +1,17 @@
 """The proxy's task categories on labelled, live-shaped requests: per-class precision and recall.
 
-    python -m bench.categories [--data FILE.jsonl] [--split dev|holdout|all] [--json]
+    python -m bench.categories [--data FILE.jsonl] [--split dev|holdout|holdout2|all] [--json]
 
 Each row of the data file (default: ``tests/proxy/features/data/live_shaped.jsonl``) is a
 Messages request body in the shapes real apps send (system prompts, multi-turn conversations,
 tool definitions and tool results, JSON-schema output, pasted documents), the category a user
 would give it and the part of the set it belongs to: ``dev`` (the demo's own workload, recorded
-through the simulator with its planned categories, plus requests written to tune against) or
-``holdout`` (written after the rules were tuned, to check them). Every body goes through the
-proxy's real :func:`~modelpilot.proxy.features.extract_features`; the table gives each class's
-precision, recall and support, the accuracy, and the most frequent (expected -> predicted)
-confusions.
+through the simulator with its planned categories, plus requests written to tune against),
+``holdout`` (written after the rules were tuned, to check them) or ``holdout2`` (written later
+still, before any rule was changed against ``holdout``: a check nobody tuned on). Every body
+goes through the proxy's real :func:`~modelpilot.proxy.features.extract_features`; the table
+gives each class's precision, recall and support, the accuracy, and the most frequent (expected
+-> predicted) confusions.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from bench._harness import emit, json_flag, print_table
 from modelpilot.proxy.features import extract_features
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests/proxy/features/data/live_shaped.jsonl"
-SPLITS = ("dev", "holdout", "all")
+SPLITS = ("dev", "holdout", "holdout2", "all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ def _share(value: float | int | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def report(result: dict[str, Any]) -> None:
+def report(result: Mapping[str, Any]) -> None:
     rows = [
         [name, _share(c["precision"]), _share(c["recall"]), str(c["support"]), str(c["predicted"])]
         for name, c in result["classes"].items()
