@@ -41,6 +41,10 @@ SPOOL_FILE = "spool.sqlite3"
 STATE_FILE = "local-stack.json"
 LOCAL_EMAIL = "you@modelpilot.local"
 LOCAL_DEPLOYMENT = "local"
+#: Paired checks of the offline stack's new deployment: the simulator's answers cost nothing, so
+#: a quarter of routable requests are checked and `modelpilot demo` has verdicts to show (a
+#: deployment's default is 2 %).
+OFFLINE_CHECK_RATE_BPS = 2_500
 
 
 # -- the state directory --------------------------------------------------------------------------
@@ -102,11 +106,16 @@ class Bootstrap:
     state: LocalState
     password: str | None
     api_key_is_new: bool
+    #: The paired-check rate (basis points) the new deployment "local" was given, to show once.
+    check_rate_bps: int | None = None
 
 
-def bootstrap(engine: Engine, state_path: Path, *, password_iterations: int) -> Bootstrap:
+def bootstrap(
+    engine: Engine, state_path: Path, *, password_iterations: int, check_rate_bps: int | None = None
+) -> Bootstrap:
     """Reuse the saved state when its deployment still exists; otherwise create the local
-    account (with a generated password), the deployment "local" and an API key, and save them."""
+    account (with a generated password), the deployment "local" (with paired checks sampling
+    ``check_rate_bps`` when given) and an API key, and save them."""
     from modelpilot.control import accounts, deployments
     from modelpilot.control.errors import NotFoundError
     from modelpilot.control.settings import ControlSettings
@@ -139,10 +148,14 @@ def bootstrap(engine: Engine, state_path: Path, *, password_iterations: int) -> 
             if d.name == LOCAL_DEPLOYMENT
         ]
         deployment = existing[0] if existing else None
+        given_rate = None
         if deployment is None:
             deployment = deployments.create_deployment(
                 session, account_id=account.id, name=LOCAL_DEPLOYMENT, now=now
             )
+            if check_rate_bps is not None:
+                deployment.calibration_rate_bps = given_rate = check_rate_bps
+                session.commit()
         _, api_key = deployments.create_api_key(
             session, account_id=account.id, deployment_id=deployment.id, name="modelpilot up", now=now
         )
@@ -150,7 +163,7 @@ def bootstrap(engine: Engine, state_path: Path, *, password_iterations: int) -> 
         email=LOCAL_EMAIL, deployment_id=str(deployment.id), api_key=api_key, session_secret=session_secret
     )
     write_state(state_path, state)
-    return Bootstrap(state, password=password, api_key_is_new=True)
+    return Bootstrap(state, password=password, api_key_is_new=True, check_rate_bps=given_rate)
 
 
 # -- the command ----------------------------------------------------------------------------------
@@ -281,7 +294,12 @@ def up_command(
         # simulator's addresses before they listen.
         control_port = control_port or free_port(host)
         try:
-            started = bootstrap(engine, state_dir / STATE_FILE, password_iterations=iterations)
+            started = bootstrap(
+                engine,
+                state_dir / STATE_FILE,
+                password_iterations=iterations,
+                check_rate_bps=OFFLINE_CHECK_RATE_BPS if use_simulator else None,
+            )
             control_settings = ControlSettings(
                 database_url=str(engine.url),
                 session_secrets=(started.state.session_secret,),
@@ -366,6 +384,12 @@ def _announce(
         echo(f"  {started.state.api_key}")
     else:
         echo(f"\nReusing the local account {started.state.email} and its API key from {state_file}.")
+    if started.check_rate_bps is not None:
+        echo(
+            f"Paired quality checks sample {started.check_rate_bps / 100:g}% of routable requests here "
+            "(the simulator's answers cost nothing; a deployment's default is 2%): change it in the "
+            "console's settings before you set ANTHROPIC_API_KEY."
+        )
     echo(
         f"\nPoint the Anthropic SDK or Claude Code at the proxy:\n  export ANTHROPIC_BASE_URL={urls['proxy']}"
     )

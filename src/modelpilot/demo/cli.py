@@ -276,8 +276,9 @@ def demo_command(base_url: str | None, request_count: int, concurrency: int, sta
                 source = "as metered by the control plane: the numbers the console shows"
         deployment: DeploymentSettings | None = None
         if totals is not local and metered is not None:
-            # Verdicts are obtained off the callers' path: let the last of them be delivered.
-            wait_for_delivery(base_url, timeout_s=_DELIVERY_TIMEOUT_S)
+            # Verdicts are obtained off the callers' path: let the last checks settle and their
+            # verdicts be delivered.
+            wait_for_delivery(base_url, timeout_s=_DELIVERY_TIMEOUT_S, checks=True)
             totals = metered.totals().minus(before) if before is not None else totals
             deployment = metered.settings()
         click.echo(f"\nSavings ({source}):\n")

@@ -19,6 +19,7 @@ from pathlib import Path
 from modelpilot.stack import DATABASE_FILE, STATE_FILE, read_state
 
 _BACKLOG = re.compile(rb"^modelpilot_spool_backlog_rows (\S+)$", re.MULTILINE)
+_IN_FLIGHT = re.compile(rb"^modelpilot_calibration_checks_in_flight (\S+)$", re.MULTILINE)
 
 #: (category, requested model, served model, routed, escalated)
 BucketKey = tuple[str, str, str, bool, bool]
@@ -107,23 +108,34 @@ class MeteredUsage:
         self._engine.dispose()
 
 
-def spool_backlog(base_url: str) -> float | None:
-    """Meter rows the proxy has not delivered yet (its ``/metrics``), or None if it has no spool."""
+def _gauge(base_url: str, pattern: re.Pattern[bytes]) -> float | None:
+    """A gauge on the proxy's ``/metrics`` (None: no answer, or no such gauge)."""
     try:
         with urllib.request.urlopen(f"{base_url.rstrip('/')}/metrics", timeout=5) as response:
             body = response.read()
     except (urllib.error.URLError, OSError):
         return None
-    match = _BACKLOG.search(body)
+    match = pattern.search(body)
     return float(match.group(1)) if match else None
 
 
-def wait_for_delivery(base_url: str, *, timeout_s: float) -> bool:
-    """Wait until the proxy's spool is empty; False if it still is not after ``timeout_s``."""
+def spool_backlog(base_url: str) -> float | None:
+    """Meter rows the proxy has not delivered yet (its ``/metrics``), or None if it has no spool."""
+    return _gauge(base_url, _BACKLOG)
+
+
+def checks_in_flight(base_url: str) -> float:
+    """Paired checks the proxy has started and not settled (0 when it does not say)."""
+    return _gauge(base_url, _IN_FLIGHT) or 0
+
+
+def wait_for_delivery(base_url: str, *, timeout_s: float, checks: bool = False) -> bool:
+    """Wait until the proxy's spool is empty (with ``checks``, once its paired checks have
+    settled too, so their verdicts are in it); False if not after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
         backlog = spool_backlog(base_url)
-        if backlog is None or backlog == 0:
+        if (backlog is None or backlog == 0) and not (checks and checks_in_flight(base_url)):
             return True
         if time.monotonic() > deadline:
             return False

@@ -254,6 +254,10 @@ class ProxyMetrics:
         self.calibration_spend = Counter(
             p + "calibration_cost_micros_total", "What paired checks cost, micro-dollars (apart from cost)."
         )
+        self.calibration_in_flight = Gauge(
+            p + "calibration_checks_in_flight",
+            "Paired checks started and not yet settled (their verdicts are not in the spool yet).",
+        )
         self.log_backlog = Gauge(
             p + "spool_log_records", "Opt-in metadata log records waiting in the spool.", self._logs_waiting
         )
@@ -357,6 +361,7 @@ class ProxyMetrics:
             self.calibration_failures,
             self.calibration_skipped,
             self.calibration_spend,
+            self.calibration_in_flight,
             *self._gauges,
         ]
         return "".join(metric.render() for metric in metrics).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -126,7 +127,7 @@ def stored_windows(engine: Engine) -> list[dict[str, int]]:
 
 async def test_telemetry_windows_carry_the_increase_of_each_counter(control_plane):
     counters = Counters()
-    now = [1_000_000.0]
+    now = [time.time() - 600]  # the control plane takes windows near its own clock only
     client = ControlPlaneClient(control_plane.url, api_key=control_plane.key, timeout_s=5)
     reporter = TelemetryReporter(
         client, read_counters=counters.read, read_backlog_rows=lambda: 7, interval_s=60, clock=lambda: now[0]
@@ -169,7 +170,8 @@ class Switchable:
 
 async def test_an_unsent_window_is_resent_with_the_same_batch_id(control_plane):
     counters = Counters()
-    now = [0.0]
+    start = time.time() - 600  # the control plane takes windows near its own clock only
+    now = [start]
     client = Switchable(
         ControlPlaneClient("http://127.0.0.1:9", api_key=control_plane.key, timeout_s=2),
         ControlPlaneClient(control_plane.url, api_key=control_plane.key, timeout_s=5),
@@ -182,13 +184,13 @@ async def test_an_unsent_window_is_resent_with_the_same_batch_id(control_plane):
         clock=lambda: now[0],
     )
     counters.route["calls"] = 4
-    now[0] = 10
+    now[0] = start + 10
     try:
         assert not await reporter.report()
         counters.route["calls"] = 9  # goes into the next window, not into the unsent one
         client.current = client.there
         assert await reporter.report()
-        now[0] = 20
+        now[0] = start + 20
         assert await reporter.report()
     finally:
         await client.away.aclose()

@@ -272,7 +272,12 @@ class Calibrator:
             return
         task = asyncio.get_running_loop().create_task(self._check(job, reference, headers))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._metrics.calibration_in_flight.add(1)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._metrics.calibration_in_flight.add(-1)
 
     async def _check(
         self, job: CalibrationJob, reference: dict[str, Any], headers: list[tuple[str, str]]
