@@ -7,8 +7,9 @@ Messages request body in the shapes real apps send (system prompts, multi-turn c
 tool definitions and tool results, JSON-schema output, pasted documents), the category a user
 would give it and the part of the set it belongs to: ``dev`` (the demo's own workload, recorded
 through the simulator with its planned categories, plus requests written to tune against),
-``holdout`` (written after the rules were tuned, to check them) or ``holdout2`` (written later
-still, before any rule was changed against ``holdout``: a check nobody tuned on). Every body
+``holdout`` (written after the rules were tuned on ``dev``, to check them; the rules were then
+tuned on it as well, in issue 14 item 7's second round) or ``holdout2`` (written before that
+second round and never tuned on: the honest number). Every body
 goes through the proxy's real :func:`~modelpilot.proxy.features.extract_features`; the table
 gives each class's precision, recall and support, the accuracy, and the most frequent (expected
 -> predicted) confusions.

@@ -229,3 +229,64 @@ def test_markers_match_whole_words() -> None:
     assert f.category is not Category.CHAT
     f = extract_features(body(user("If you dial 911 in the US, who are you calling?")))
     assert f.category is not Category.CHAT
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        # The held-out misses of issue 14 item 7, each named by a cue rather than left to "qa".
+        (
+            "Rank these three plans by risk and explain the ranking: (a) launch everywhere, (b) one market first",
+            Category.REASONING,
+        ),
+        ("Which is the better deal long-term, leasing or buying a car? Argue it out.", Category.REASONING),
+        (
+            "Put each of these into the bucket 'fruit', 'vegetable' or 'grain': quinoa, kale, mango",
+            Category.CLASSIFICATION,
+        ),
+        ("Write a love letter from a cat to a sunbeam.", Category.CREATIVE_WRITING),
+        ("Write a horror micro-story in exactly two sentences.", Category.CREATIVE_WRITING),
+        (
+            "Pitch me three plot ideas for a sci-fi short film set on a generation ship.",
+            Category.CREATIVE_WRITING,
+        ),
+        ("Can you make up a silly song about brushing teeth for my 4-year-old?", Category.CREATIVE_WRITING),
+        ("are you a real person?", Category.CHAT),
+        ("Do you ever get tired of answering questions?", Category.CHAT),
+        ("What's the difference between an inner join and a left join?", Category.CODE),
+        ("What's 7.5% sales tax on $240?", Category.MATH),
+        (
+            'Turn this into Spanish for our Mexican customers: "Free shipping on orders over $50."',
+            Category.TRANSLATION,
+        ),
+        # A question still gets "qa".
+        ("Who painted the ceiling of the Sistine Chapel?", Category.QA),
+    ],
+)
+def test_specific_cues_win_over_qa(prompt: str, expected: Category) -> None:
+    assert extract_features(body(user(prompt))).category is expected
+
+
+def test_a_schema_of_labels_only_reads_as_classification() -> None:
+    labels = {
+        "type": "object",
+        "properties": {
+            "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+            "confidence": {"type": "number"},
+        },
+    }
+    review = user('Review: "The hotel was fine I guess, nothing special."')
+    answer = {"format": {"type": "json_schema", "schema": labels}}
+    assert extract_features(body(review, output_config=answer)).category is Category.CLASSIFICATION
+    tool = {"name": "record_sentiment", "input_schema": labels}
+    forced = body(review, tools=[tool], tool_choice={"type": "tool", "name": "record_sentiment"})
+    assert extract_features(forced).category is Category.CLASSIFICATION
+    # A free-text field makes it extraction again.
+    fields = {"type": "object", "properties": {**labels["properties"], "hotel": {"type": "string"}}}
+    answer = {"format": {"type": "json_schema", "schema": fields}}
+    assert extract_features(body(review, output_config=answer)).category is Category.EXTRACTION
+
+
+def test_a_quiz_item_without_a_question_mark_is_still_a_question() -> None:
+    item = "The anatomic location of the spinal canal is\nA. caudal\nB. dorsal\nC. frontal\nD. transverse\nAnswer:"
+    assert extract_features(body(user(item), max_tokens=16)).category is Category.QA

@@ -1,10 +1,12 @@
 """Categories of live-shaped requests (data/live_shaped.jsonl), measured as ``bench.categories``
-measures them: floors on the held-out part, written after the rules were tuned on the dev part,
-and invariants over the whole set.
+measures them: floors on the held-out parts and invariants over the whole set.
 
-The floors sit just under what the rules measured when the held-out part was written; the
-classifier before them (commit a66e4e4) scored 0.42 accuracy there, with no chat, classification
-or reasoning request recognised and creative writing precision 0.32.
+``holdout`` was written after the rules were tuned on ``dev``; its floors sit just under what the
+rules measured then (the classifier before them, commit a66e4e4, scored 0.42 accuracy there).
+The rules were later tuned on ``holdout`` too (issue 14 item 7), so its floors now guard that
+tuning against regressions rather than measure generalisation. ``holdout2`` was written before
+that second tuning and never tuned on: its floor sits just under what it measured afterwards
+(0.49; 0.44 before the second tuning).
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ def holdout() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def holdout2() -> dict[str, Any]:
+    return measure(predict(load_rows(split="holdout2")))
+
+
+@pytest.fixture(scope="module")
 def everything() -> list[tuple[Labelled, str]]:
     return predict(load_rows())
 
@@ -36,23 +43,24 @@ def test_the_set_covers_every_task_category_in_each_part() -> None:
         assert min(counts.values()) >= least, counts
 
 
-def test_held_out_accuracy_floor(holdout: dict[str, Any]) -> None:
-    assert holdout["accuracy"] >= 0.5
+def test_held_out_accuracy_floors(holdout: dict[str, Any], holdout2: dict[str, Any]) -> None:
+    assert holdout["accuracy"] >= 0.9
+    assert holdout2["accuracy"] >= 0.45
 
 
 @pytest.mark.parametrize(
     ("category", "recall", "precision"),
     [
         ("agentic", 0.8, 1.0),
-        ("chat", 0.5, 0.5),
-        ("classification", 0.15, 1.0),
-        ("creative_writing", 0.3, 0.9),
-        ("extraction", 0.3, 1.0),
+        ("chat", 0.8, 0.8),
+        ("classification", 0.8, 1.0),
+        ("creative_writing", 0.8, 0.9),
+        ("extraction", 0.8, 1.0),
         ("math", 0.8, 0.9),
-        ("reasoning", 0.15, 1.0),
-        ("rewriting", 0.5, 1.0),
-        ("summarization", 0.5, 1.0),
-        ("translation", 0.6, 1.0),
+        ("reasoning", 0.8, 1.0),
+        ("rewriting", 0.8, 1.0),
+        ("summarization", 0.8, 1.0),
+        ("translation", 0.8, 1.0),
     ],
 )
 def test_held_out_floors_per_category(
@@ -66,10 +74,10 @@ def test_held_out_floors_per_category(
 def test_dev_accuracy_floor(everything: list[tuple[Labelled, str]]) -> None:
     dev = [(row, label) for row, label in everything if row.split == "dev"]
     result = measure(dev)
-    assert result["accuracy"] >= 0.85
+    assert result["accuracy"] >= 0.95
     for category, measured in result["classes"].items():
         if category != "other":
-            assert measured["recall"] >= 0.65, (category, measured)
+            assert measured["recall"] >= 0.8, (category, measured)
 
 
 def test_agentic_only_where_tools_are(everything: list[tuple[Labelled, str]]) -> None:

@@ -68,7 +68,9 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     Measured on live-shaped requests (``python -m bench.categories``), the classifier is good at
     what its benchmarks label (code, math, factual questions) and wrong on conversation, which it
     calls creative writing; so a conversational turn is chat unless it carries code or
-    mathematics, and creative writing needs an explicit ask or a sure classifier.
+    mathematics, and creative writing needs an explicit ask or a sure classifier. It also calls
+    "qa" whatever instruction it cannot place, so a learned "qa" needs a question (or a sure
+    classifier), and a response schema that admits only labels is classification.
     """
     if inputs.rule_category is not None:
         return inputs.rule_category
@@ -84,6 +86,9 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
         return Category.CHAT
     if 0 < inputs.max_tokens <= _LABEL_MAX_TOKENS and not (uses_tools or flags.tool_choice_forced):
         # Room for a label and nothing more: the caller wants a verdict on the text.
+        return Category.CLASSIFICATION
+    if flags.labels_only and not uses_tools:
+        # The answer's schema admits labels only: a verdict from a closed set.
         return Category.CLASSIFICATION
     content_only = uses_tools or in_conversation or flags.tool_choice_forced
     learned = _learned_category(inputs, model, content_only=content_only)
@@ -130,6 +135,11 @@ def _learned_category(inputs: ModelInputs, model: CategoryModel, *, content_only
             backed = not content_only and (
                 inputs.is_creative or (probability >= _SURE and not inputs.is_question)
             )
+        elif predicted is Category.QA:
+            # Learned from benchmark questions: "qa" for an instruction it cannot place ("Put
+            # each of these into the bucket ...") is a guess, so a fact needs a question asked,
+            # or a sure classifier (a quiz item with no question mark).
+            backed = not content_only and (inputs.is_question or probability >= _SURE)
         else:
             backed = not content_only
         if backed:

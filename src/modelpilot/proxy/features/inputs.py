@@ -53,6 +53,9 @@ class RequestFlags:
     thinking: bool
     has_response_schema: bool
     streaming: bool
+    #: The response schema (or the forced tool's input) asks only for labels: every string it
+    #: asks for is one of an ``enum``, as in ``{"sentiment": {"enum": ["positive", ...]}}``.
+    labels_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,16 +86,55 @@ def read_flags(body: dict[str, Any], tool_count: int) -> RequestFlags:
     thinking = body.get("thinking")
     thinking_on = isinstance(thinking, dict) and thinking.get("type") not in (None, "disabled")
     output_config = body.get("output_config")
-    schema = (
-        isinstance(output_config, dict) and isinstance(output_config.get("format"), dict)
-    ) or isinstance(body.get("output_format"), dict)
+    output_format = output_config.get("format") if isinstance(output_config, dict) else None
+    if not isinstance(output_format, dict):
+        output_format = body.get("output_format")
+    schema = isinstance(output_format, dict)
+    forced_on = forced and tool_count > 0
+    asked: Any = None
+    if isinstance(output_format, dict):
+        asked = output_format.get("schema")
+    elif forced_on and isinstance(tool_choice, dict):
+        asked = _forced_tool_schema(body, tool_choice)
     return RequestFlags(
         has_tools=tool_count > 0,
-        tool_choice_forced=forced and tool_count > 0,
+        tool_choice_forced=forced_on,
         thinking=thinking_on,
         has_response_schema=schema,
         streaming=body.get("stream") is True,
+        labels_only=_asks_only_labels(asked),
     )
+
+
+def _forced_tool_schema(body: dict[str, Any], tool_choice: dict[str, Any]) -> Any:
+    """The input schema of the tool ``tool_choice`` forces (the only tool, for ``any``)."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return None
+    if tool_choice.get("type") == "tool":
+        named = [t for t in tools if isinstance(t, dict) and t.get("name") == tool_choice.get("name")]
+    else:
+        named = tools if len(tools) == 1 else []
+    return named[0].get("input_schema") if named and isinstance(named[0], dict) else None
+
+
+def _asks_only_labels(schema: Any) -> bool:
+    """Whether a JSON schema's top-level properties ask for at least one label (a string
+    ``enum``) and for no free text (numbers and booleans, a confidence say, may come along)."""
+    if not isinstance(schema, dict):
+        return False
+    properties = schema.get("properties")
+    if not isinstance(properties, dict) or not properties:
+        return False
+    labels = 0
+    for spec in properties.values():
+        if not isinstance(spec, dict):
+            return False
+        if isinstance(spec.get("enum"), list):
+            labels += 1
+        elif spec.get("type") not in ("number", "integer", "boolean"):
+            return False
+    return labels > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,7 +159,11 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "en français",
             "en inglés",
             "en español",
+            "render this",
             *(f"{language} word for" for language in _LANGUAGES),
+            # "Give me the Japanese for 'thank you'", "the Mandarin (simplified) for: ..."
+            *(f"the {language} for" for language in _LANGUAGES),
+            *(f"the {language} (" for language in _LANGUAGES),
         ),
     ),
     (
@@ -193,6 +197,12 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "boil it down",
             "brief overview",
             "an abstract",
+            "a synopsis",
+            "shorten these notes",
+            "is this contract about",
+            "is this document about",
+            "is this article about",
+            "is this email about",
         ),
     ),
     (
@@ -246,6 +256,14 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "into a casual",
             "less formal",
             "turn these bullet",
+            "clean up this",
+            "clean up my",
+            "phrasings",
+            "other ways to say",
+            "alternative wording",
+            "shorter please",
+            "shorter, please",
+            "a bit firmer",
         ),
     ),
     (
@@ -274,6 +292,18 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "return json with",
             "into structured",
             "fields:",
+            "out of this message",
+            "out of this email",
+            "out of this text",
+            "out of this note",
+            "out of this document",
+            "grab the",
+            "find all the",
+            "find every",
+            "mentioned in this",
+            "requested in this",
+            "a table with columns",
+            "into a table",
         ),
     ),
     (
@@ -308,6 +338,25 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "which topic",
             "what language is this",
             "detect whether",
+            # Sorting items into named groups: "Put each of these into the bucket 'fruit', ..."
+            "into the bucket",
+            "into buckets",
+            "which bucket",
+            "put each",
+            "sort each",
+            "sort these into",
+            "group these into",
+            "possible labels",
+            "allowed labels",
+            "labels:",
+            "clickbait",
+            "need a human",
+            # A verdict on a quoted text: "Is this sentence sarcastic? '...'"
+            "is this sentence",
+            "is the following sentence",
+            "is this message",
+            "is this review",
+            "is this comment",
         ),
     ),
     (
@@ -348,6 +397,56 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "logic puzzle",
             "this riddle",
             "a riddle",
+            # Ranking and comparing options, with the case for the order.
+            "rank these",
+            "rank the",
+            "rank them",
+            "order these by",
+            "from most to least",
+            "from least to most",
+            "from best to worst",
+            "prioritize these",
+            "prioritise these",
+            "which is the better",
+            "which is better",
+            "which you find more",
+            "argue it out",
+            "what can we conclude",
+            "what could explain",
+            "which explanation",
+            # Classic puzzles: liars and truth-tellers, river crossings.
+            "always lies",
+            "always tell the truth",
+            "knaves",
+            "cross a river",
+        ),
+    ),
+    (
+        # Programming asks that name no language or code symbol (those are ``has_code``).
+        Category.CODE,
+        (
+            "implement a",
+            "implement an",
+            "time complexity",
+            "space complexity",
+            "big-o",
+            "inner join",
+            "left join",
+            "typeerror",
+            "select * from",
+            "this query",
+        ),
+    ),
+    (
+        Category.MATH,
+        (
+            "least common multiple",
+            "lowest common multiple",
+            "greatest common divisor",
+            "highest common factor",
+            "prime factor",
+            "square root of",
+            "factorial of",
         ),
     ),
     (
@@ -418,6 +517,19 @@ _CREATIVE_MARKERS = _Markers(
         "tongue twister",
         "a joke about",
         "tell me a joke",
+        "love letter",
+        "letter from a",
+        "micro-story",
+        "microstory",
+        "horror story",
+        "ghost story",
+        "a song",
+        "silly song",
+        "song about",
+        "plot ideas",
+        "story ideas",
+        "plot for a",
+        "jingle for",
     )
 )
 _CREATIVE_VERBS = _Markers(
@@ -434,6 +546,7 @@ _CREATIVE_VERBS = _Markers(
         "need",
         "make up",
         "generate",
+        "pitch",
     )
 )
 _GREETINGS = (
@@ -475,6 +588,15 @@ _TALK_MARKERS = _Markers(
         "just talk",
         "lol",
         "haha",
+        "ugh",
+        # Questions about the assistant itself.
+        "are you a real",
+        "are you real",
+        "are you human",
+        "are you a person",
+        "are you a bot",
+        "are you a robot",
+        "do you ever",
     )
 )
 # Starts of a turn where the user tells rather than asks: "I finally finished...", "My dog...".
@@ -519,10 +641,14 @@ _QUESTION_STARTS = (
 # which write dates ("2024-03-01", "12/03").
 _OPERATORS = ("*", "+", "^", "×", "÷", "/")
 _OPERATION = re.compile(r"\d ?[*×÷+^] ?\(?\d|\d / \d")
+# "17% of 2350", "15% of $84", "7.5% sales tax on $240".
+_PERCENTAGE_OF = re.compile(r"\d% (?:of|[a-z ]{0,20}? on) [$€£]?\d")
 # Instructions sit at the start or end of a turn; a rule marker deep inside pasted material is
 # more likely quoted content than an instruction.
 _HEAD_CHARS = 300
 _TAIL_CHARS = 200
+# The first two options of a multiple-choice item, one per line.
+_CHOICE_LINES = (("\na. ", "\nb. "), ("\na) ", "\nb) "), ("\n(a) ", "\n(b) "))
 #: A last user turn shorter than this with no other signal reads as conversation, not a task.
 CHAT_MAX_CHARS = 60
 #: A personal statement longer than this is more likely the set-up of a task than small talk.
@@ -560,7 +686,7 @@ def category_by_rules(excerpt: Excerpt, *, is_agentic: bool, has_code: bool) -> 
             if has_code and category in (Category.TRANSLATION, Category.REWRITING, Category.REASONING):
                 return Category.CODE
             return category
-    if _has_percentage_of_number(excerpt.text):
+    if _has_percentage_of_number(excerpt.text) or _is_conversion(excerpt.text):
         return Category.MATH
     return None
 
@@ -578,8 +704,11 @@ def _names_language(excerpt: str, language: str) -> bool:
         while start >= 0:
             end = start + len(marker)
             after = excerpt[end : end + 1]
+            # "Turn this into Spanish for our customers": "into" a language is a translation
+            # whatever follows; "in" and "to" need the phrase to end there.
             ends_phrase = (
-                not after
+                marker.startswith(" into ")
+                or not after
                 or not (after.isalnum() or after.isspace())
                 or excerpt.startswith(_LANGUAGE_PHRASE_ENDS, end)
             )
@@ -598,15 +727,15 @@ def has_operation(lowered_user: str) -> bool:
 
 
 def _has_percentage_of_number(excerpt: str) -> bool:
-    """``17% of 2350``, ``15% of $84``: a percentage of a number to work out (after the other
-    rules, so that "61% of 48.2m" in a report to summarize stays a summary)."""
-    start = excerpt.find("% of ")
-    while start > 0:
-        after = excerpt[start + 5 : start + 6]
-        if excerpt[start - 1].isdigit() and (after.isdigit() or after == "$"):
-            return True
-        start = excerpt.find("% of ", start + 1)
-    return False
+    """``17% of 2350``, ``15% of $84``, ``7.5% sales tax on $240``: a percentage of a number to
+    work out (after the other rules, so that "61% of 48.2m" in a report to summarize stays a
+    summary)."""
+    return "% " in excerpt and _PERCENTAGE_OF.search(excerpt) is not None
+
+
+def _is_conversion(excerpt: str) -> bool:
+    """``Convert 72 km/h to metres per second``: a quantity to convert."""
+    return excerpt.startswith("convert ") and excerpt[8:9].isdigit()
 
 
 def is_creative_ask(excerpt: Excerpt) -> bool:
@@ -640,6 +769,15 @@ def is_conversational(lowered_user: str, lowered_system: str) -> bool:
 
 
 def is_question(lowered_user: str) -> bool:
-    """Whether the turn asks something (a question mark, or a question or "explain" opening)."""
+    """Whether the turn asks something: a question mark, a question or "explain" opening, a quiz
+    item ("Question: ...", "... Answer:") or a multiple-choice one ("The spinal canal is\nA.
+    caudal\nB. dorsal ...")."""
     text = lowered_user.strip()
-    return "?" in text[:_HEAD_CHARS] or "?" in text[-_TAIL_CHARS:] or text.startswith(_QUESTION_STARTS)
+    return (
+        "?" in text[:_HEAD_CHARS]
+        or "?" in text[-_TAIL_CHARS:]
+        or text.startswith(_QUESTION_STARTS)
+        or "question:" in text
+        or text.endswith("answer:")
+        or any(first in text and second in text for first, second in _CHOICE_LINES)
+    )
