@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,8 +55,8 @@ class DeploymentView(View):
         return cls(id=row.id, name=row.name, routing_mode=row.routing_mode, created_at=row.created_at)
 
 
-class ApiKeyView(View):
-    """A key as listed: its name and display prefix only, never the secret or its hash."""
+class _CredentialView(View):
+    """A credential as listed: its name and display prefix only, never the secret or its hash."""
 
     id: uuid.UUID
     name: str
@@ -66,7 +66,7 @@ class ApiKeyView(View):
     revoked: bool
 
     @classmethod
-    def of(cls, row: tables.ApiKey) -> ApiKeyView:
+    def of(cls, row: tables.ApiKey | tables.ManagementToken) -> Self:
         return cls(
             id=row.id,
             name=row.name,
@@ -75,6 +75,10 @@ class ApiKeyView(View):
             last_used_at=row.last_used_at,
             revoked=row.revoked_at is not None,
         )
+
+
+class ApiKeyView(_CredentialView):
+    """A key as listed: its name and display prefix only, never the secret or its hash."""
 
 
 class CreatedApiKey(View):
@@ -84,26 +88,8 @@ class CreatedApiKey(View):
     secret: str
 
 
-class ManagementTokenView(View):
+class ManagementTokenView(_CredentialView):
     """A management token as listed: its name and display prefix only, never the secret."""
-
-    id: uuid.UUID
-    name: str
-    prefix: str
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked: bool
-
-    @classmethod
-    def of(cls, row: tables.ManagementToken) -> ManagementTokenView:
-        return cls(
-            id=row.id,
-            name=row.name,
-            prefix=row.display_prefix,
-            created_at=row.created_at,
-            last_used_at=row.last_used_at,
-            revoked=row.revoked_at is not None,
-        )
 
 
 class CreatedManagementToken(View):
