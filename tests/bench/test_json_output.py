@@ -163,3 +163,10 @@ def test_profile_proxy() -> None:
     result = run_bench("profile_proxy", "--requests", "20", "--concurrency", "2")
     assert is_figure(result["rps_while_profiled"])
     assert result["session"]["sample_count"] > 0
+
+
+def test_spool() -> None:
+    result = run_bench("spool", "--adds", "50", "--rounds", "2")
+    assert (result["adds"], result["rounds"]) == (50, 2)
+    assert len(result["median_us"]) == 3
+    assert all(is_figure(value) for value in result["median_us"].values())
