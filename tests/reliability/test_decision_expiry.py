@@ -101,8 +101,8 @@ async def test_switch_to_off_under_traffic_through_the_real_control_plane(
     harness: Harness, settings: Any, engine: Any, new_tenant: Any
 ) -> None:
     """The real control plane (uvicorn on loopback, on the test's database), a real proxy polling
-    it every 50 ms, the official SDK: routed answers before the switch to Off, none after it, none
-    after the key is revoked."""
+    it every 50 ms, the official SDK: routed answers before; none in shadow mode (which serves the
+    requested model); none after the switch to Off; none after the key is revoked."""
     from modelpilot.control.app import create_app as create_control
 
     control_url = harness._stack.enter_context(serve(create_control(settings, engine=engine)))
@@ -117,18 +117,23 @@ async def test_switch_to_off_under_traffic_through_the_real_control_plane(
     assert watcher is not None
     eventually(lambda: watcher.config is not None, "the first config poll")
     before = routed_answers(proxy, REQUESTS)
-    assert watcher.config is not None
-    version = watcher.config.version
 
-    current = (await tenant.client.get(f"/api/deployments/{deployment}/routing")).json()
-    switched = await tenant.client.put(
-        f"/api/deployments/{deployment}/routing",
-        json={**current, "mode": "off"},
-        headers={"x-csrf-token": tenant.csrf},
-    )
-    assert switched.status_code == 200, switched.text
-    eventually(lambda: watcher.config is not None and watcher.config.version != version, "the switch")
-    after_off = routed_answers(proxy, REQUESTS)
+    async def switch_to(mode: str) -> int:
+        """Routed answers after the proxy has seen the deployment switched to ``mode``."""
+        assert watcher.config is not None
+        version = watcher.config.version
+        current = (await tenant.client.get(f"/api/deployments/{deployment}/routing")).json()
+        switched = await tenant.client.put(
+            f"/api/deployments/{deployment}/routing",
+            json={**current, "mode": mode},
+            headers={"x-csrf-token": tenant.csrf},
+        )
+        assert switched.status_code == 200, switched.text
+        eventually(lambda: watcher.config is not None and watcher.config.version != version, f"the {mode}")
+        return routed_answers(proxy, REQUESTS)
+
+    after_shadow = await switch_to("shadow")
+    after_off = await switch_to("off")
 
     revoked = await tenant.client.delete(
         f"/api/deployments/{deployment}/keys/{key_id}", headers={"x-csrf-token": tenant.csrf}
@@ -137,13 +142,58 @@ async def test_switch_to_off_under_traffic_through_the_real_control_plane(
     eventually(lambda: watcher.refused_status == 401, "the revocation")
     after_revocation = routed_answers(proxy, REQUESTS)
 
-    assert before > 0 and (after_off, after_revocation) == (0, 0)
+    assert before > 0 and (after_shadow, after_off, after_revocation) == (0, 0, 0)
     record(
         Scenario(
-            "switch to Off, then revoke, under traffic (real proxy, real control plane)",
-            sent=3 * REQUESTS,
-            succeeded=3 * REQUESTS,
+            "switch to shadow, Off, then revoke, under traffic (real proxy, real control plane)",
+            sent=4 * REQUESTS,
+            succeeded=4 * REQUESTS,
             lost=0,
-            note=f"routed before: {before}; after Off: {after_off}; after revocation: {after_revocation}",
+            note=(
+                f"routed before: {before}; after shadow: {after_shadow}; after Off: {after_off}; "
+                f"after revocation: {after_revocation}"
+            ),
+        )
+    )
+
+
+async def test_a_suspension_through_the_real_control_plane_stops_routing(
+    harness: Harness, settings: Any, engine: Any, new_tenant: Any
+) -> None:
+    """An administrator suspends the account through the real control plane's admin API while its
+    proxy serves: the proxy's next config poll gets 403 and nothing is routed after it."""
+    from modelpilot.control.app import create_app as create_control
+    from tests.control.test_suspension import make_admin
+
+    control_url = harness._stack.enter_context(serve(create_control(settings, engine=engine)))
+    tenant = await new_tenant("suspended-under-traffic@example.com")
+    deployment = await tenant.create_deployment()
+    _, secret = await tenant.create_key(deployment)
+    canaries.register(secret)
+    proxy = harness.proxy(
+        control_url, lifespan=True, config_poll_interval_s=0.05, control_plane_api_key=secret
+    )
+    watcher = proxy.app.config_watcher
+    assert watcher is not None
+    eventually(lambda: watcher.config is not None, "the first config poll")
+    before = routed_answers(proxy, REQUESTS)
+
+    admin = await new_tenant("suspension-admin@example.com")
+    make_admin(engine, "suspension-admin@example.com")
+    suspended = await admin.client.post(
+        f"/api/admin/accounts/{tenant.account_id}/suspend", headers={"x-csrf-token": admin.csrf}
+    )
+    assert suspended.status_code in (200, 204), suspended.text
+    eventually(lambda: watcher.refused_status == 403, "the suspension")
+    after = routed_answers(proxy, REQUESTS)
+
+    assert before > 0 and after == 0
+    record(
+        Scenario(
+            "suspend the account under traffic (real proxy, real control plane)",
+            sent=2 * REQUESTS,
+            succeeded=2 * REQUESTS,
+            lost=0,
+            note=f"routed before: {before}; after the suspension: {after}",
         )
     )
