@@ -13,6 +13,8 @@ at or above the deployment's quality target.
 from __future__ import annotations
 
 import asyncio
+import os
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ import anthropic
 import pytest
 
 from modelpilot.proxy.app import ProxyApp, create_app
+from modelpilot.proxy.calibration.sampling import Sampler
 from modelpilot.proxy.settings import ProxySettings
 from modelpilot.sim import SimSettings, make_prompt
 from modelpilot.sim import create_app as create_sim
@@ -33,9 +36,12 @@ pytest.importorskip("fastapi")
 REQUESTED = "claude-sonnet-4-6"
 CHEAP = "claude-haiku-4-5"
 QUALITY_TARGET = 0.95
-ROUNDS = 10
+ROUNDS = 16
 PER_ROUND = 40  # half easy, half hard
 CHECK_RATE_BPS = 2_500  # a quarter of routable requests get a paired check (served as requested)
+#: The sampler's thresholds come from this seed (its randomness is the test's only one besides
+#: timing); SAMPLER_SEED=<n> tries another. Seeds 1-6 pass too.
+SAMPLER_SEED = int(os.environ.get("SAMPLER_SEED", "20261206"))
 
 
 @pytest.fixture
@@ -107,6 +113,7 @@ def test_the_router_learns_which_requests_the_cheaper_model_answers_well(
     calibrator = app.calibrator
     assert calibrator is not None and app.router is not None and app.router.learner is not None
     learner = app.router.learner
+    calibrator.sampler = Sampler(random.Random(SAMPLER_SEED))
     routed_share: list[tuple[float, float]] = []
     routed_quality: list[tuple[int, int]] = []  # (routed answers, of which acceptable) per round
     with anthropic.Anthropic(base_url=proxy_url, api_key="sk-ant-offline", max_retries=0) as sdk:
