@@ -3,6 +3,7 @@ deployments and keys against the same database). The only place that reads the e
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -166,6 +167,13 @@ def migrate_command(database_url: str) -> None:
     click.echo(f"{engine.url.render_as_string(hide_password=True)} is up to date")
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 @click.command("control")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -216,6 +224,14 @@ def control_command(
         secret_file=secret_file,
         iterations=password_iterations,
     )
+    if settings.public_url is None and not _is_loopback(host):
+        click.echo(
+            "Warning: MODELPILOT_PUBLIC_URL is not set: the console shows a placeholder where its "
+            "commands name this control plane, and security.txt leaves out its links (they are "
+            "never built from a request's Host). Set it to the public origin, e.g. "
+            "https://control.example.com.",
+            err=True,
+        )
     engine = create_db_engine(settings.database_url)
     try:
         if not no_migrate:
