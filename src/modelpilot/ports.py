@@ -1,4 +1,5 @@
-"""Port helpers shared by every command that listens (``up``, ``proxy``, ``control``, ``sim``).
+"""Port and address helpers shared by every command that listens (``up``, ``proxy``, ``control``,
+``sim``) and by the servers that check which names they were reached by.
 
 Kept apart from ``modelpilot.stack`` so that a command importing them loads neither the control
 plane nor the proxy: ``modelpilot proxy`` must run on the base install (tests/test_layers.py).
@@ -7,6 +8,9 @@ plane nor the proxy: ``modelpilot proxy`` must run on the base install (tests/te
 from __future__ import annotations
 
 import errno
+import functools
+import ipaddress
+import re
 import socket
 
 import click
@@ -39,3 +43,20 @@ def reachable_host(host: str) -> str:
     """Where to connect to reach a server listening on ``host``: a wildcard address is where
     servers listen, not somewhere to connect to."""
     return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+#: ``localhost`` and names under it (RFC 6761), in plain DNS labels only.
+_LOCALHOST = re.compile(r"(?:[a-z0-9-]+\.)*localhost")
+
+
+@functools.lru_cache(maxsize=256)  # the proxy asks on every request: parsing an IP literal is slow
+def is_loopback_name(name: str) -> bool:
+    """Whether a host name (no port; an IPv6 literal with or without brackets) names this
+    machine's loopback: ``localhost``, a ``*.localhost`` name (RFC 6761), 127.0.0.0/8 or ``::1``."""
+    name = name.lower()
+    if _LOCALHOST.fullmatch(name):
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -97,16 +97,26 @@ def test_switching_to_off_under_traffic_stops_routing_within_a_poll(harness: Har
 
 
 # -- against the real control plane ---------------------------------------------------------------
-async def test_switch_to_off_under_traffic_through_the_real_control_plane(
-    harness: Harness, settings: Any, engine: Any, new_tenant: Any
-) -> None:
-    """The real control plane (uvicorn on loopback, on the test's database), a real proxy polling
-    it every 50 ms, the official SDK: routed answers before; none in shadow mode (which serves the
-    requested model); none after the switch to Off; none after the key is revoked."""
+@dataclass
+class Served:
+    """A tenant's deployment behind the real control plane, and a proxy polling it every 50 ms
+    that has seen its first config."""
+
+    tenant: Any
+    deployment: str
+    key_id: str
+    proxy: Any
+
+    @property
+    def watcher(self) -> Any:
+        return self.proxy.app.config_watcher
+
+
+async def served(harness: Harness, settings: Any, engine: Any, new_tenant: Any, email: str) -> Served:
     from modelpilot.control.app import create_app as create_control
 
     control_url = harness._stack.enter_context(serve(create_control(settings, engine=engine)))
-    tenant = await new_tenant("switch@example.com")
+    tenant = await new_tenant(email)
     deployment = await tenant.create_deployment()
     key_id, secret = await tenant.create_key(deployment)
     canaries.register(secret)
@@ -116,6 +126,17 @@ async def test_switch_to_off_under_traffic_through_the_real_control_plane(
     watcher = proxy.app.config_watcher
     assert watcher is not None
     eventually(lambda: watcher.config is not None, "the first config poll")
+    return Served(tenant, deployment, key_id, proxy)
+
+
+async def test_switch_to_off_under_traffic_through_the_real_control_plane(
+    harness: Harness, settings: Any, engine: Any, new_tenant: Any
+) -> None:
+    """The real control plane (uvicorn on loopback, on the test's database), a real proxy polling
+    it every 50 ms, the official SDK: routed answers before; none in shadow mode (which serves the
+    requested model); none after the switch to Off; none after the key is revoked."""
+    stack = await served(harness, settings, engine, new_tenant, "switch@example.com")
+    tenant, deployment, proxy, watcher = stack.tenant, stack.deployment, stack.proxy, stack.watcher
     before = routed_answers(proxy, REQUESTS)
 
     async def switch_to(mode: str) -> int:
@@ -136,7 +157,7 @@ async def test_switch_to_off_under_traffic_through_the_real_control_plane(
     after_off = await switch_to("off")
 
     revoked = await tenant.client.delete(
-        f"/api/deployments/{deployment}/keys/{key_id}", headers={"x-csrf-token": tenant.csrf}
+        f"/api/deployments/{deployment}/keys/{stack.key_id}", headers={"x-csrf-token": tenant.csrf}
     )
     assert revoked.status_code in (200, 204), revoked.text
     eventually(lambda: watcher.refused_status == 401, "the revocation")
@@ -162,20 +183,10 @@ async def test_a_suspension_through_the_real_control_plane_stops_routing(
 ) -> None:
     """An administrator suspends the account through the real control plane's admin API while its
     proxy serves: the proxy's next config poll gets 403 and nothing is routed after it."""
-    from modelpilot.control.app import create_app as create_control
     from tests.control.test_suspension import make_admin
 
-    control_url = harness._stack.enter_context(serve(create_control(settings, engine=engine)))
-    tenant = await new_tenant("suspended-under-traffic@example.com")
-    deployment = await tenant.create_deployment()
-    _, secret = await tenant.create_key(deployment)
-    canaries.register(secret)
-    proxy = harness.proxy(
-        control_url, lifespan=True, config_poll_interval_s=0.05, control_plane_api_key=secret
-    )
-    watcher = proxy.app.config_watcher
-    assert watcher is not None
-    eventually(lambda: watcher.config is not None, "the first config poll")
+    stack = await served(harness, settings, engine, new_tenant, "suspended-under-traffic@example.com")
+    tenant, proxy, watcher = stack.tenant, stack.proxy, stack.watcher
     before = routed_answers(proxy, REQUESTS)
 
     admin = await new_tenant("suspension-admin@example.com")

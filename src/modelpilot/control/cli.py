@@ -3,7 +3,6 @@ deployments and keys against the same database). The only place that reads the e
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 import sys
@@ -26,7 +25,7 @@ from modelpilot.control.errors import ModelPilotError
 from modelpilot.control.settings import DEFAULT_PASSWORD_ITERATIONS, ControlSettings, SettingsError
 from modelpilot.control.store.engine import create_db_engine, create_session_factory
 from modelpilot.control.store.migrate import upgrade
-from modelpilot.ports import ensure_port_free
+from modelpilot.ports import ensure_port_free, is_loopback_name
 from modelpilot.servers import GUARDED_HTTP, Listener, serve_all
 
 DEFAULT_DATABASE_URL = "sqlite:///var/modelpilot.sqlite3"
@@ -167,13 +166,6 @@ def migrate_command(database_url: str) -> None:
     click.echo(f"{engine.url.render_as_string(hide_password=True)} is up to date")
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 @click.command("control")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
@@ -224,7 +216,7 @@ def control_command(
         secret_file=secret_file,
         iterations=password_iterations,
     )
-    if settings.public_url is None and not _is_loopback(host):
+    if settings.public_url is None and not is_loopback_name(host):
         click.echo(
             "Warning: MODELPILOT_PUBLIC_URL is not set: the console shows a placeholder where its "
             "commands name this control plane, and security.txt leaves out its links (they are "

@@ -108,34 +108,31 @@ class MeteredUsage:
         self._engine.dispose()
 
 
-def _gauge(base_url: str, pattern: re.Pattern[bytes]) -> float | None:
-    """A gauge on the proxy's ``/metrics`` (None: no answer, or no such gauge)."""
+def _metrics(base_url: str) -> bytes | None:
+    """The proxy's ``/metrics`` page (None: no answer)."""
     try:
         with urllib.request.urlopen(f"{base_url.rstrip('/')}/metrics", timeout=5) as response:
-            body = response.read()
+            body: bytes = response.read()
     except (urllib.error.URLError, OSError):
         return None
-    match = pattern.search(body)
+    return body
+
+
+def _gauge(metrics: bytes | None, pattern: re.Pattern[bytes]) -> float | None:
+    match = pattern.search(metrics) if metrics is not None else None
     return float(match.group(1)) if match else None
-
-
-def spool_backlog(base_url: str) -> float | None:
-    """Meter rows the proxy has not delivered yet (its ``/metrics``), or None if it has no spool."""
-    return _gauge(base_url, _BACKLOG)
-
-
-def checks_in_flight(base_url: str) -> float:
-    """Paired checks the proxy has started and not settled (0 when it does not say)."""
-    return _gauge(base_url, _IN_FLIGHT) or 0
 
 
 def wait_for_delivery(base_url: str, *, timeout_s: float, checks: bool = False) -> bool:
     """Wait until the proxy's spool is empty (with ``checks``, once its paired checks have
-    settled too, so their verdicts are in it); False if not after ``timeout_s``."""
+    settled too, so their verdicts are in it: ``modelpilot_calibration_checks_in_flight``);
+    False if not after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
-        backlog = spool_backlog(base_url)
-        if (backlog is None or backlog == 0) and not (checks and checks_in_flight(base_url)):
+        metrics = _metrics(base_url)
+        backlog = _gauge(metrics, _BACKLOG)
+        in_flight = _gauge(metrics, _IN_FLIGHT) if checks else None
+        if not backlog and not in_flight:
             return True
         if time.monotonic() > deadline:
             return False

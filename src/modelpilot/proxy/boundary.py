@@ -21,12 +21,11 @@ ForbiddenRequestError('requests for host rebind.attacker.example are not served 
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import re
 from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
+from modelpilot.ports import is_loopback_name
 from modelpilot.proxy.errors import InvalidRequestError, ProxyError
 from modelpilot.proxy.headers import header_value
 
@@ -44,16 +43,6 @@ class ForbiddenRequestError(ProxyError):
         return f"{type(self).__name__}({str(self).split(';')[0] + '; ...'!r})"
 
 
-@functools.lru_cache(maxsize=256)  # every request's Host: parsing an IP literal is slow
-def _is_loopback(name: str) -> bool:
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _host_name(value: str) -> str:
     """``example.com`` of ``Example.com:8787``; ``::1`` of ``[::1]:8787``."""
     value = value.strip().lower()
@@ -65,7 +54,7 @@ def _host_name(value: str) -> str:
 def is_allowed_host(value: str, allowed_hosts: Collection[str]) -> bool:
     """Whether a ``Host`` names this proxy: loopback, configured, or any name under ``*``."""
     name = _host_name(value)
-    return _is_loopback(name) or "*" in allowed_hosts or name in allowed_hosts
+    return is_loopback_name(name) or "*" in allowed_hosts or name in allowed_hosts
 
 
 def is_allowed_origin(value: str, allowed_hosts: Collection[str]) -> bool:
@@ -75,7 +64,7 @@ def is_allowed_origin(value: str, allowed_hosts: Collection[str]) -> bool:
     if parts.scheme not in ("http", "https"):
         return False
     name = _host_name(parts.netloc)
-    return _is_loopback(name) or (name != "*" and name in allowed_hosts)
+    return is_loopback_name(name) or (name != "*" and name in allowed_hosts)
 
 
 def refusal(

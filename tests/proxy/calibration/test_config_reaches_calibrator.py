@@ -22,17 +22,14 @@ import httpx2 as httpx
 import pytest
 from sqlalchemy.orm import Session
 
-from modelpilot.control import accounts, deployments, tokens
-from modelpilot.control.app import create_app as create_control_app
-from modelpilot.control.settings import ControlSettings
-from modelpilot.control.store.engine import create_db_engine
-from modelpilot.control.store.tables import Base
+from modelpilot.control import tokens
 from modelpilot.proxy.app import ProxyApp, create_app
 from modelpilot.proxy.calibration import CalibrationLimits, Calibrator
 from modelpilot.proxy.settings import ProxySettings
 from modelpilot.sim import SimSettings, make_prompt
 from modelpilot.sim import create_app as create_sim
 from tests.proxy.calibration.cli_settings import settings_from_cli
+from tests.proxy.seeded_control_plane import seeded_control_plane
 from tests.servers import serve
 
 REQUESTED = "claude-sonnet-4-6"
@@ -69,31 +66,14 @@ class ControlPlane:
 
 @pytest.fixture
 def control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'control.sqlite3'}")
-    Base.metadata.create_all(engine)
-    settings = ControlSettings(
-        database_url="sqlite://",
-        session_secrets=("test-session-secret-0123456789abcdef",),
-        password_iterations=1_000,
-        allow_weak_password_hashing=True,
-    )
-    now = datetime.now(UTC)
-    with Session(engine, expire_on_commit=False) as session:
-        account = accounts.sign_up(
-            session, settings, email="calibration@example.com", password="correct horse battery", now=now
-        )
-        deployment = deployments.create_deployment(session, account_id=account.id, name="prod", now=now)
-        _, key = deployments.create_api_key(
-            session, account_id=account.id, deployment_id=deployment.id, name="proxy", now=now
-        )
-        _, token = tokens.create_token(session, account_id=account.id, name="ops", now=now)
-    try:
-        with serve(create_control_app(settings, engine=engine), **PLAIN) as url:
-            cp = ControlPlane(url=url, deployment_id=deployment.id, key=key, token=token)
-            cp.routing(allowed_models=[REQUESTED, CHEAP])  # one cheaper candidate for every request
-            yield cp
-    finally:
-        engine.dispose()
+    with seeded_control_plane(tmp_path, email="calibration@example.com", **PLAIN) as seeded:
+        with Session(seeded.engine) as session:
+            _, token = tokens.create_token(
+                session, account_id=seeded.account_id, name="ops", now=datetime.now(UTC)
+            )
+        cp = ControlPlane(url=seeded.url, deployment_id=seeded.deployment_id, key=seeded.key, token=token)
+        cp.routing(allowed_models=[REQUESTED, CHEAP])  # one cheaper candidate for every request
+        yield cp
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +16,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from modelpilot.control import accounts, deployments
-from modelpilot.control.app import create_app as create_control_app
-from modelpilot.control.settings import ControlSettings
-from modelpilot.control.store.engine import create_db_engine
-from modelpilot.control.store.tables import Base, TelemetryReport, UsageAggregate
+from modelpilot.control.store.tables import TelemetryReport, UsageAggregate
 from modelpilot.proxy.app import create_app
 from modelpilot.proxy.control_client import ControlPlaneClient
 from modelpilot.proxy.flusher import TelemetryReporter, telemetry_counters
@@ -30,39 +24,15 @@ from modelpilot.proxy.settings import ProxySettings
 from modelpilot.schema.wire import LatencyHistogram
 from modelpilot.sim import SimSettings
 from modelpilot.sim import create_app as create_sim
+from tests.proxy.seeded_control_plane import SeededControlPlane, seeded_control_plane
 from tests.proxy.upstreams import wait_for
 from tests.servers import serve
 
 
-@dataclass
-class ControlPlane:
-    engine: Engine
-    url: str
-    key: str
-
-
 @pytest.fixture
-def control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'control.sqlite3'}")
-    Base.metadata.create_all(engine)
-    settings = ControlSettings(
-        database_url="sqlite://",
-        session_secrets=("test-session-secret-0123456789abcdef",),
-        password_iterations=1_000,
-        allow_weak_password_hashing=True,
-    )
-    now = datetime.now(UTC)
-    with Session(engine, expire_on_commit=False) as session:
-        account = accounts.sign_up(
-            session, settings, email="fb@example.com", password="correct horse battery", now=now
-        )
-        deployment = deployments.create_deployment(session, account_id=account.id, name="prod", now=now)
-        _, key = deployments.create_api_key(
-            session, account_id=account.id, deployment_id=deployment.id, name="proxy", now=now
-        )
-    with serve(create_control_app(settings, engine=engine)) as url:
-        yield ControlPlane(engine=engine, url=url, key=key)
-    engine.dispose()
+def control_plane(tmp_path: Path) -> Iterator[SeededControlPlane]:
+    with seeded_control_plane(tmp_path, email="fb@example.com") as seeded:
+        yield seeded
 
 
 def buckets(engine: Engine) -> list[tuple[Any, ...]]:

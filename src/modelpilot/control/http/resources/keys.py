@@ -3,8 +3,6 @@ and their JSON twins under ``/api/deployments/{id}/keys`` (session or management
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import uuid
 from typing import Annotated
 
@@ -19,22 +17,11 @@ from modelpilot.control.http.html import CsrfField, check_form_csrf, render, see
 from modelpilot.control.http.problems import problem_responses
 from modelpilot.control.http.routers import combined
 from modelpilot.control.http.views import ApiKeyView, CreatedApiKey, NameBody
+from modelpilot.ports import is_loopback_name
 
 #: Shown in a command in place of the control plane's address when it is not configured
 #: (``MODELPILOT_PUBLIC_URL``) and the page was not asked for on loopback.
 UNKNOWN_CONTROL_PLANE_URL = "https://<your control plane>"
-
-
-_LOOPBACK_NAME = re.compile(r"localhost|([a-z0-9-]+\.)+localhost")
-
-
-def _is_loopback(name: str) -> bool:
-    if _LOOPBACK_NAME.fullmatch(name):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def shown_control_plane_url(public_url: str | None, request: Request) -> str | None:
@@ -52,7 +39,7 @@ def shown_control_plane_url(public_url: str | None, request: Request) -> str | N
     except ValueError:  # a port that is not a number
         return None
     name = url.hostname or ""
-    if not _is_loopback(name):
+    if not is_loopback_name(name):
         return None
     host = f"[{name}]" if ":" in name else name
     return f"{url.scheme}://{host}" + (f":{port}" if port is not None else "")
