@@ -277,3 +277,42 @@ async def test_the_firewall_refuses_content_beside_verdicts(client, proxy, engin
     assert response.status_code == 422
     assert "hello" not in response.text
     assert count(engine, UsageAggregate) == 0
+
+
+async def test_a_batch_counted_before_is_a_duplicate_even_once_its_hour_left_the_window(
+    client, proxy, clock, engine
+):
+    # A proxy whose acknowledgement was lost resends the same batch after a long outage: it was
+    # counted, so it is acknowledged as a duplicate rather than refused for its (now old) hour.
+    _, _, headers = proxy
+    batch = payloads.meter_batch(payloads.meter_row(hour="2026-11-28T11:00:00Z"))
+    assert (await client.post("/v1/meter", json=batch, headers=headers)).json()["accepted"] == 1
+    clock.advance(63 * 86_400)
+    again = await client.post("/v1/meter", json=batch, headers=headers)
+    assert again.status_code == 200
+    assert again.json() == {"batch_id": batch["batch_id"], "accepted": 0, "duplicate": True}
+    # The same rows under a new batch id are new, and their hour is now outside the window.
+    fresh = await client.post("/v1/meter", json={**batch, "batch_id": str(uuid.uuid4())}, headers=headers)
+    assert fresh.status_code == 422
+    with Session(engine) as session:
+        assert session.scalars(select(UsageAggregate.requests)).all() == [3]
+    assert count(engine, IngestedBatch) == 1
+
+
+async def test_a_refused_batch_names_every_refused_row_and_stores_none(client, proxy, engine):
+    _, _, headers = proxy
+    bad = [i for i in range(30) if i % 5 != 2]  # 24 of 30 rows: more than any first-few list
+    rows = [
+        payloads.meter_row(hour="1970-01-01T00:00:00Z" if i in bad else "2026-11-28T11:00:00Z")
+        for i in range(30)
+    ]
+    batch = payloads.meter_batch(*rows)
+    response = await client.post("/v1/meter", json=batch, headers=headers)
+    assert response.status_code == 422
+    paths = [error["path"] for error in response.json()["errors"]]
+    assert paths == [f"$.rows[{i}].hour" for i in bad]
+    assert count(engine, UsageAggregate) == 0
+    # Nothing of it was claimed either: the good rows sent later under this id are counted.
+    good = {**batch, "rows": [row for i, row in enumerate(rows) if i not in bad]}
+    accepted = await client.post("/v1/meter", json=good, headers=headers)
+    assert accepted.json() == {"batch_id": batch["batch_id"], "accepted": 6, "duplicate": False}

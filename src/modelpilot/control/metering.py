@@ -5,14 +5,17 @@ Before anything is stored, :func:`check_meter_batch`, :func:`check_log_batch` an
 from the catalog (or ``unknown``), hours, timestamps and telemetry windows within a window around
 now, decision ids this server issued to the deployment. The wire schema has already bounded the
 counters. A batch outside it is refused whole
-(:class:`~modelpilot.control.errors.InvalidRequestError`, HTTP 422) naming the path, never the value.
+(:class:`~modelpilot.control.errors.InvalidRequestError`, HTTP 422) naming the path of every
+value refused, never the value. A batch already counted is acknowledged as a duplicate before its
+values are checked: a redelivery of what was accepted is never refused because the window moved
+on since (and a proxy that splits a refused batch can be sure nothing of it was counted).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
 
@@ -43,7 +46,9 @@ def _refuse(problems: list[ProblemDetail]) -> None:
     if problems:
         raise InvalidRequestError(
             "the batch holds values outside the closed vocabulary; nothing was stored",
-            errors=tuple(problems[:20]),
+            # Every problem, not the first few: a proxy parks exactly the entries named and
+            # sends the rest (bounded by the batch size: a few checks per row or record).
+            errors=tuple(problems),
         )
 
 
@@ -116,16 +121,39 @@ def _merge(rows: list[MeterRow]) -> list[UsageDelta]:
     ]
 
 
-def ingest_meter(session: Session, *, deployment: Deployment, batch: MeterBatch, now: datetime) -> IngestAck:
+def _claim(
+    session: Session,
+    *,
+    deployment: Deployment,
+    kind: str,
+    batch_id: str,
+    now: datetime,
+    check: Callable[[], None],
+) -> bool:
+    """Claim a batch for ingestion (False: it was counted before), then hold a new one to the
+    closed vocabulary (``check`` raises InvalidRequestError; the claim is then rolled back)."""
+    if not queries.claim_batch(session, deployment_id=deployment.id, kind=kind, batch_id=batch_id, now=now):
+        session.rollback()
+        return False
+    try:
+        check()
+    except InvalidRequestError:
+        session.rollback()
+        raise
+    return True
+
+
+def ingest_meter(
+    session: Session, *, deployment: Deployment, batch: MeterBatch, now: datetime, check: Callable[[], None]
+) -> IngestAck:
     """Add a meter batch to the usage aggregates, once (committed). Verdict counters
     (``judged``, ``acceptable``) and calibration spend are summed like every other counter;
     calibration spend is kept apart from actual and baseline cost. A row claiming more
     acceptable verdicts than verdicts (no proxy sends one; the wire schema cannot say so) counts
     ``acceptable`` = ``judged``, so no share ever passes 100 %."""
-    if not queries.claim_batch(
-        session, deployment_id=deployment.id, kind="meter", batch_id=batch.batch_id, now=now
+    if not _claim(
+        session, deployment=deployment, kind="meter", batch_id=batch.batch_id, now=now, check=check
     ):
-        session.rollback()
         return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=True)
     queries.add_usage(session, deployment_id=deployment.id, deltas=_merge(list(batch.rows)))
     session.commit()
@@ -133,13 +161,17 @@ def ingest_meter(session: Session, *, deployment: Deployment, batch: MeterBatch,
 
 
 def ingest_telemetry(
-    session: Session, *, deployment: Deployment, batch: TelemetryBatch, now: datetime
+    session: Session,
+    *,
+    deployment: Deployment,
+    batch: TelemetryBatch,
+    now: datetime,
+    check: Callable[[], None],
 ) -> IngestAck:
     """Store a telemetry window, once (committed)."""
-    if not queries.claim_batch(
-        session, deployment_id=deployment.id, kind="telemetry", batch_id=batch.batch_id, now=now
+    if not _claim(
+        session, deployment=deployment, kind="telemetry", batch_id=batch.batch_id, now=now, check=check
     ):
-        session.rollback()
         return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=True)
     queries.add_telemetry(
         session,
@@ -153,7 +185,9 @@ def ingest_telemetry(
     return IngestAck(batch_id=batch.batch_id, accepted=1, duplicate=False)
 
 
-def ingest_logs(session: Session, *, deployment: Deployment, batch: LogBatch, now: datetime) -> IngestAck:
+def ingest_logs(
+    session: Session, *, deployment: Deployment, batch: LogBatch, now: datetime, check: Callable[[], None]
+) -> IngestAck:
     """Store opt-in metadata log records, once (committed).
 
     Logs are off by default: unless the deployment has ``metadata_logs`` on, the batch is
@@ -162,11 +196,9 @@ def ingest_logs(session: Session, *, deployment: Deployment, batch: LogBatch, no
     records sent while logs were off are never stored later.
     """
     if not deployment.metadata_logs:
+        check()
         return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=False)
-    if not queries.claim_batch(
-        session, deployment_id=deployment.id, kind="logs", batch_id=batch.batch_id, now=now
-    ):
-        session.rollback()
+    if not _claim(session, deployment=deployment, kind="logs", batch_id=batch.batch_id, now=now, check=check):
         return IngestAck(batch_id=batch.batch_id, accepted=0, duplicate=True)
     queries.add_log_records(
         session,

@@ -12,6 +12,9 @@ Outcomes of one delivery:
   exponential backoff and jitter;
 - 401, 403: the deployment key was refused; the same, logged as an error (a key fixed later must
   still find everything spooled);
+- a 422 naming some of the batch's entries (``$.rows[3].hour``: an hour past the accepted window
+  after a long outage, a model the control plane does not know yet): those entries are parked in
+  a batch of their own and the others sent at once in a new one (:meth:`Spool.set_aside`);
 - any other 4xx: the batch itself was refused (a 422 from the content firewall would be our bug).
   It is parked, logged loudly and kept; parked batches are tried once more at the next start.
 
@@ -33,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -190,6 +194,33 @@ def is_acknowledgement(outgoing: OutgoingBatch, answer: RawJSON) -> bool:
     return ack.accepted == outgoing.size or (outgoing.kind == "logs" and ack.accepted == 0)
 
 
+_ENTRY_PATH = re.compile(r"\$\.(rows|records)\[(\d+)\]")
+
+
+def refused_entries(outgoing: OutgoingBatch, problem: RawJSON) -> frozenset[int]:
+    """The indices of the batch's entries a 422 problem names (``$.rows[3].hour``,
+    ``$.records[0].ts``); empty when it names none (the batch as a whole was refused)."""
+    errors = problem.get("errors") if isinstance(problem, dict) else None
+    if not isinstance(errors, list):
+        return frozenset()
+    field = "rows" if outgoing.kind == "meter" else "records"
+    found: set[int] = set()
+    for error in errors:
+        path = error.get("path") if isinstance(error, dict) else None
+        match = _ENTRY_PATH.match(path) if isinstance(path, str) else None
+        if match is None or match.group(1) != field or int(match.group(2)) >= outgoing.size:
+            # A problem about something other than one entry: the batch is refused as a whole.
+            return frozenset()
+        found.add(int(match.group(2)))
+    return frozenset(found)
+
+
+def _parked_reason(status: int, problem: RawJSON) -> str:
+    errors = problem.get("errors") if isinstance(problem, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    return f"HTTP {status} ({first.get('reason') or 'refused'})"[:200]
+
+
 class MeterFlusher:
     """Moves spooled usage to the control plane: :meth:`flush` sends everything it can now,
     :meth:`run` does so every ``interval_s`` (or after a backoff while failing) until stopped.
@@ -275,6 +306,23 @@ class MeterFlusher:
             self._metrics.flush_failures.inc(f"http_{status}")
             log.debug("%s batch %s held", kind, outgoing.batch_id)
             return False
+        refused = refused_entries(outgoing, answer.json) if status == 422 else frozenset()
+        if refused and self._spool.set_aside(outgoing.batch_id, refused, _parked_reason(status, answer.json)):
+            # Some entries are refused (an hour past the accepted window after a long outage, a
+            # model the control plane does not know yet): only they wait; the rest go now.
+            log.error(
+                "the control plane refused %d of the %d entries of %s batch %s (HTTP %s, %s); they are "
+                "parked in the spool and retried once at the next start, the others are sent now",
+                len(refused),
+                outgoing.size,
+                kind,
+                outgoing.batch_id,
+                status,
+                _parked_reason(status, answer.json),
+            )
+            self._metrics.batches_parked.inc(kind)
+            self._metrics.flush_failures.inc(f"http_{status}")
+            return True
         # The batch itself is refused: resending it unchanged cannot succeed.
         log.error(
             "the control plane refused %s batch %s (HTTP %s, %s entries); it is parked in the spool "

@@ -583,6 +583,46 @@ class Spool:
                 (reason, batch_id, self.deployment),
             )
 
+    def set_aside(self, batch_id: str, refused: frozenset[int], reason: str) -> bool:
+        """Split a batch the control plane refused for some of its entries (``refused``: their
+        indices): those are parked in a batch of their own, the others go into a new batch to
+        be sent, in one transaction. The refused batch was counted nowhere (the control plane
+        acknowledges a batch it already counted as a duplicate before it checks the values), so
+        fresh batch ids count nothing twice. False, and nothing changed, when ``refused`` names
+        no entry of the batch or all of them (park it whole then)."""
+        with self._lock, self._transaction() as db:
+            found = db.execute(
+                "SELECT kind, body, spool_rows FROM outbox WHERE batch_id = ? AND deployment = ?",
+                (batch_id, self.deployment),
+            ).fetchone()
+            if found is None:
+                return False
+            kind, body, spool_rows = found[0], found[1], int(found[2])
+            batch: MeterBatch | LogBatch = (
+                MeterBatch.model_validate_json(body) if kind == _METER else LogBatch.model_validate_json(body)
+            )
+            entries: list[Any] = list(batch.rows if isinstance(batch, MeterBatch) else batch.records)
+            bad = [entry for index, entry in enumerate(entries) if index in refused]
+            good = [entry for index, entry in enumerate(entries) if index not in refused]
+            if not bad or not good:
+                return False
+            # Spool rows (what the bound counts) follow the entries; their sum is unchanged.
+            bad_rows = min(spool_rows, max(1, round(spool_rows * len(bad) / len(entries))))
+            db.execute("DELETE FROM outbox WHERE batch_id = ?", (batch_id,))
+            for part, rows, parked in ((bad, bad_rows, reason), (good, spool_rows - bad_rows, None)):
+                part_id = str(uuid.uuid4())
+                part_batch = (
+                    MeterBatch(batch_id=part_id, rows=part)
+                    if kind == _METER
+                    else LogBatch(batch_id=part_id, records=part)
+                )
+                db.execute(
+                    "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows, parked_reason) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.deployment, kind, part_id, part_batch.model_dump_json(), rows, parked),
+                )
+        return True
+
     def unpark_all(self) -> int:
         """Make parked batches sendable again; returns how many there were."""
         with self._lock:

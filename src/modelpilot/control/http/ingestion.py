@@ -109,16 +109,26 @@ def ingestion_router() -> APIRouter:
         """Add hourly usage aggregates; a redelivered ``batch_id`` is acknowledged, not recounted.
         Model ids outside the catalog and hours outside the accepted window are refused (422)."""
         now = state.clock()
-        metering.check_meter_batch(batch, catalog=state.catalog, now=now)
-        return metering.ingest_meter(db, deployment=holder.deployment, batch=batch, now=now)
+        return metering.ingest_meter(
+            db,
+            deployment=holder.deployment,
+            batch=batch,
+            now=now,
+            check=lambda: metering.check_meter_batch(batch, catalog=state.catalog, now=now),
+        )
 
     @router.post("/telemetry", response_model=IngestAck)
     def telemetry(batch: TelemetryBatch, holder: Holder, state: State, db: Db) -> IngestAck:
         """Record the proxy's decision-path counters for one window. A window starting or ending
         outside the accepted window around now is refused (422)."""
         now = state.clock()
-        metering.check_telemetry_batch(batch, now=now)
-        return metering.ingest_telemetry(db, deployment=holder.deployment, batch=batch, now=now)
+        return metering.ingest_telemetry(
+            db,
+            deployment=holder.deployment,
+            batch=batch,
+            now=now,
+            check=lambda: metering.check_telemetry_batch(batch, now=now),
+        )
 
     @router.post("/logs", response_model=IngestAck)
     def logs(batch: LogBatch, holder: Holder, state: State, db: Db) -> IngestAck:
@@ -126,14 +136,21 @@ def ingestion_router() -> APIRouter:
         timestamps outside the retention window and decision ids not issued to this deployment
         are refused (422)."""
         now = state.clock()
-        metering.check_log_batch(
-            batch,
-            catalog=state.catalog,
+        return metering.ingest_logs(
+            db,
+            deployment=holder.deployment,
+            batch=batch,
             now=now,
-            retention_days=min(holder.deployment.log_retention_days, state.settings.max_log_retention_days),
-            deployment_id=holder.deployment.id,
-            secrets=state.settings.session_secrets,
+            check=lambda: metering.check_log_batch(
+                batch,
+                catalog=state.catalog,
+                now=now,
+                retention_days=min(
+                    holder.deployment.log_retention_days, state.settings.max_log_retention_days
+                ),
+                deployment_id=holder.deployment.id,
+                secrets=state.settings.session_secrets,
+            ),
         )
-        return metering.ingest_logs(db, deployment=holder.deployment, batch=batch, now=now)
 
     return router
