@@ -16,6 +16,7 @@ from array import array
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from operator import itemgetter
 from typing import Any
 
 from modelpilot.proxy.features.inputs import NUMERIC_NAMES
@@ -66,12 +67,17 @@ class CategoryModel:
 
     def ranked(self, word_hashes: list[int]) -> list[tuple[Category, float]]:
         """Every class with its probability, most likely first."""
-        mask = self.mask
-        buckets = [h & mask for h in word_hashes]
-        norm = text_norm(len(buckets))
-        logits = [
-            b + norm * sum(map(w.__getitem__, buckets)) for b, w in zip(self.bias, self.weights, strict=True)
-        ]
+        if not word_hashes:
+            logits = list(self.bias)
+        else:
+            # One itemgetter of the request's buckets, applied to each class's weights: the
+            # lookups run in C, in the same order as a sum over the buckets.
+            pick = itemgetter(*map(self.mask.__and__, word_hashes))
+            norm = text_norm(len(word_hashes))
+            if len(word_hashes) == 1:
+                logits = [b + norm * pick(w) for b, w in zip(self.bias, self.weights, strict=True)]
+            else:
+                logits = [b + norm * sum(pick(w)) for b, w in zip(self.bias, self.weights, strict=True)]
         top = max(logits)
         exps = [math.exp(z - top) for z in logits]
         total = sum(exps)

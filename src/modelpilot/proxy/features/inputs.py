@@ -172,7 +172,7 @@ def text_inputs(user_text: str, system_text: str, is_agentic: bool) -> TextInput
     excerpt = rules.instruction_excerpt(
         lowered_user, lowered_system, words=word_set if len(words) < text.MAX_WORDS else None
     )
-    numbers = sum(1 for w in words if w[0] in _DIGITS)
+    numbers = len([w for w in words if w[0] in _DIGITS])
     return TextInputs(
         word_hashes=tuple(text.hash_words(words)),
         has_code=code,
