@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelpilot.proxy.features.artifact import CategoryModel, RouterModel, load_router_model
-from modelpilot.proxy.features.inputs import ModelInputs, model_inputs, numeric_vector
+from modelpilot.proxy.features.inputs import ModelInputs, TextInputs, model_inputs, numeric_vector
 from modelpilot.proxy.features.text import hash_bigrams
 from modelpilot.schema.wire import Category
 
@@ -83,7 +83,7 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     uses_tools = flags.has_tools and (shape.tool_result_count > 0 or not flags.tool_choice_forced)
     in_conversation = (shape.user_turns > 1 or inputs.is_conversational) and not uses_tools
     if in_conversation and not (inputs.has_code or inputs.has_math):
-        return Category.CHAT
+        return _conversation_task(inputs.first_turn, model) or Category.CHAT
     if 0 < inputs.max_tokens <= _LABEL_MAX_TOKENS and not (uses_tools or flags.tool_choice_forced):
         # Room for a label and nothing more: the caller wants a verdict on the text.
         return Category.CLASSIFICATION
@@ -109,6 +109,27 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     if inputs.is_question and shape.user_text_chars <= _QUESTION_MAX_CHARS:
         return Category.QA
     return Category.OTHER
+
+
+def _conversation_task(first: TextInputs | None, model: CategoryModel) -> Category | None:
+    """The task a follow-up turn refines, as its conversation's first turn names it ("Write a
+    Python function ...", a triangle's area, "For each comment, answer praise or complaint"), or
+    None for a conversation that opened with talk ("I'm planning a weekend in Lisbon.")."""
+    if first is None or first.is_conversational or first.is_chatter_text:
+        return None
+    if first.rule_category is not None:
+        return first.rule_category
+    if first.has_code:
+        return Category.CODE
+    if first.has_math:
+        return Category.MATH
+    if first.is_creative:
+        return Category.CREATIVE_WRITING
+    if first.word_hashes:
+        predicted, probability = model.ranked(list(first.word_hashes))[0]
+        if probability >= _SURE and predicted not in (Category.CREATIVE_WRITING, Category.AGENTIC):
+            return predicted
+    return None
 
 
 def _learned_category(inputs: ModelInputs, model: CategoryModel, *, content_only: bool) -> Category | None:
