@@ -1,6 +1,6 @@
 """The proxy's task categories on labelled, live-shaped requests: per-class precision and recall.
 
-    python -m bench.categories [--data FILE.jsonl] [--split dev|holdout|holdout2|all] [--json]
+    python -m bench.categories [--data FILE.jsonl] [--split dev|holdout|holdout2|holdout3|all] [--json]
 
 Each row of the data file (default: ``tests/proxy/features/data/live_shaped.jsonl``) is a
 Messages request body in the shapes real apps send (system prompts, multi-turn conversations,
@@ -8,8 +8,10 @@ tool definitions and tool results, JSON-schema output, pasted documents), the ca
 would give it and the part of the set it belongs to: ``dev`` (the demo's own workload, recorded
 through the simulator with its planned categories, plus requests written to tune against),
 ``holdout`` (written after the rules were tuned on ``dev``, to check them; the rules were then
-tuned on it as well, in issue 14 item 7's second round) or ``holdout2`` (written before that
-second round and never tuned on: the honest number). Every body
+tuned on it as well, in issue 14 item 7's second round), ``holdout2`` (written before that
+second round and never tuned on, but then used to choose the refitted category model) or
+``holdout3`` (written before the category model was refitted on the labelled rows, never tuned
+on: the honest number). Every body
 goes through the proxy's real :func:`~modelpilot.proxy.features.extract_features`; the table
 gives each class's precision, recall and support, the accuracy, and the most frequent (expected
 -> predicted) confusions.
@@ -29,7 +31,7 @@ from bench._harness import emit, json_flag, print_table
 from modelpilot.proxy.features import extract_features
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests/proxy/features/data/live_shaped.jsonl"
-SPLITS = ("dev", "holdout", "holdout2", "all")
+SPLITS = ("dev", "holdout", "holdout2", "holdout3", "all")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,13 @@ OUTCOME_TABLES: dict[str, tuple[str, str]] = {
 }
 #: Prompts labelled by category only (no outcomes).
 CATEGORY_TABLE = "arena_hard_categories.jsonl"
+#: The labelled live-shaped requests of the repository (``bench.categories``' set), and the table
+#: name their rows carry.
+LIVE_SHAPED = Path(__file__).resolve().parents[1] / "tests/proxy/features/data/live_shaped.jsonl"
+LIVE_TABLE = "live_shaped.jsonl"
+# Decided by the request's shape alone (tools offered or used), never by words: a classifier that
+# learned "agentic" would say it of a request with no tools.
+_SHAPE_ONLY = frozenset({Category.AGENTIC, Category.OTHER})
 
 _MMLU_MATH = {
     "abstract_algebra",
@@ -215,6 +222,31 @@ def read_rows(path: Path, pair: tuple[str, str] | None) -> list[Row]:
                     category=category_of(raw.get("suite", ""), str(raw.get("label", ""))),
                     weak=weak,
                     strong=strong,
+                )
+            )
+    return rows
+
+
+def read_live_rows(path: Path, splits: tuple[str, ...]) -> list[Row]:
+    """The labelled live-shaped rows of ``splits`` (in file order) as category-only rows, minus
+    the categories only a request's shape decides (agentic; other, the fallback)."""
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            raw = json.loads(line)
+            category = Category(raw["category"])
+            if raw["split"] not in splits or category in _SHAPE_ONLY:
+                continue
+            rows.append(
+                Row(
+                    table=LIVE_TABLE,
+                    id=f"live/{raw['id']}",
+                    request=raw["request"],
+                    category=category,
+                    weak=None,
+                    strong=None,
                 )
             )
     return rows

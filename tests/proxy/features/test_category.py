@@ -281,10 +281,15 @@ def test_a_schema_of_labels_only_reads_as_classification() -> None:
     tool = {"name": "record_sentiment", "input_schema": labels}
     forced = body(review, tools=[tool], tool_choice={"type": "tool", "name": "record_sentiment"})
     assert extract_features(forced).category is Category.CLASSIFICATION
-    # A free-text field makes it extraction again.
+    # A free-text field takes the decision from the schema: the words decide. Since the category
+    # model was refitted with the labelled live-shaped requests, a review to rate reads as
+    # classification whatever else the schema asks; a record with no task in its words falls back
+    # to the schema's extraction.
     fields = {"type": "object", "properties": {**labels["properties"], "hotel": {"type": "string"}}}
     answer = {"format": {"type": "json_schema", "schema": fields}}
-    assert extract_features(body(review, output_config=answer)).category is Category.EXTRACTION
+    assert extract_features(body(review, output_config=answer)).category is Category.CLASSIFICATION
+    record = user("Hotel Sacher, Vienna, stayed 2 nights in May, room 412.")
+    assert extract_features(body(record, output_config=answer)).category is Category.EXTRACTION
 
 
 def test_a_quiz_item_without_a_question_mark_is_still_a_question() -> None:

@@ -5,8 +5,10 @@ measures them: floors on the held-out parts and invariants over the whole set.
 rules measured then (the classifier before them, commit a66e4e4, scored 0.42 accuracy there).
 The rules were later tuned on ``holdout`` too (issue 14 item 7), so its floors now guard that
 tuning against regressions rather than measure generalisation. ``holdout2`` was written before
-that second tuning and never tuned on: its floor sits just under what it measured afterwards
-(0.49; 0.44 before the second tuning).
+that second tuning and never tuned on by the rules (0.49 after them, 0.44 before); the category
+model was then refitted with dev, holdout and holdout2 among its training data, so its floor too
+guards a fit now. ``holdout3`` was written before that refit and is in no training data: its floor
+sits just under what it measured after the refit (bench/README.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 
 import pytest
 from bench.categories import Labelled, load_rows, measure, predict
+
+# holdout3 measured 0.62 (81 of 130) after the refit, 0.52 before it.
+HOLDOUT3_FLOOR = 0.6
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +34,36 @@ def holdout2() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def holdout3() -> dict[str, Any]:
+    return measure(predict(load_rows(split="holdout3")))
+
+
+@pytest.fixture(scope="module")
 def everything() -> list[tuple[Labelled, str]]:
     return predict(load_rows())
 
 
 def test_the_set_covers_every_task_category_in_each_part() -> None:
-    for split, least in (("dev", 15), ("holdout", 6), ("holdout2", 8)):
+    for split, least, kinds in (
+        ("dev", 15, 12),
+        ("holdout", 6, 12),
+        ("holdout2", 8, 12),
+        ("holdout3", 10, 13),
+    ):
         rows = load_rows(split=split)
         counts: dict[str, int] = {}
         for row in rows:
             counts[row.category] = counts.get(row.category, 0) + 1
-        assert len(counts) == 12, counts  # every category but "other"
+        assert len(counts) == kinds, counts  # every category but "other", which holdout3 has too
         assert min(counts.values()) >= least, counts
 
 
-def test_held_out_accuracy_floors(holdout: dict[str, Any], holdout2: dict[str, Any]) -> None:
+def test_held_out_accuracy_floors(
+    holdout: dict[str, Any], holdout2: dict[str, Any], holdout3: dict[str, Any]
+) -> None:
     assert holdout["accuracy"] >= 0.9
-    assert holdout2["accuracy"] >= 0.45
+    assert holdout2["accuracy"] >= 0.9  # trained on since the refit
+    assert holdout3["accuracy"] >= HOLDOUT3_FLOOR
 
 
 @pytest.mark.parametrize(

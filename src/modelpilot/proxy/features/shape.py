@@ -34,6 +34,12 @@ SYSTEM_HEAD_CHARS = 400
 # How far back to look for the last user turn that carries text (agent loops end in tool
 # results); bounded so that a 10,000-message conversation costs no more than a short one.
 _TEXT_LOOKBACK_MESSAGES = 24
+# A follow-up turn ("make it ignore case", "and its inradius?") leaves its task to the first user
+# turn ("Write a Python function ...", a triangle's area): that turn's excerpt is kept too, when it
+# is not the last text turn, looked for among the first few messages only. It is the excerpt the
+# conversation's first request had as its last turn, so its analysis is usually already kept
+# (``inputs.text_inputs``) and a follow-up costs no more text analysis than a first turn.
+_FIRST_TURN_LOOKAHEAD_MESSAGES = 4
 
 
 # Agent harnesses (Claude Code) resend the same tool definitions, tens of KB of JSON schemas, on
@@ -86,6 +92,9 @@ class RequestShape:
     user_text: str
     system_text: str
     user_text_chars: int
+    #: The excerpt of the first user turn with text (bounded as ``user_text`` is) when the last
+    #: one with text is a later turn, else "": where a conversation's follow-ups find their task.
+    first_user_text: str = ""
 
 
 def _json_chars(value: Any, depth: int = 0) -> int:
@@ -307,13 +316,17 @@ def walk_request(body: dict[str, Any]) -> RequestShape:
 
     user_text = ""
     user_text_chars = 0
-    for message in reversed(message_list[-_TEXT_LOOKBACK_MESSAGES:]):
+    user_text_at = -1
+    for index in range(len(message_list) - 1, max(-1, len(message_list) - 1 - _TEXT_LOOKBACK_MESSAGES), -1):
+        message = message_list[index]
         if isinstance(message, dict) and message.get("role") == "user":
             text = _text_of(message.get("content"))
             if text.strip():
                 user_text = text
                 user_text_chars = _content_chars(message.get("content"))
+                user_text_at = index
                 break
+    first_user_text = _first_user_text(message_list, user_text_at)
 
     return RequestShape(
         prompt_tokens=system.tokens + tool_tally.tokens + conversation.tokens,
@@ -336,4 +349,16 @@ def walk_request(body: dict[str, Any]) -> RequestShape:
         user_text=user_text,
         system_text=_system_text(body.get("system")),
         user_text_chars=user_text_chars,
+        first_user_text=first_user_text,
     )
+
+
+def _first_user_text(message_list: list[Any], last_at: int) -> str:
+    """The excerpt of the first user turn with text among the first few messages, if it comes
+    before ``last_at`` (the last user turn with text), else ""."""
+    for message in message_list[: min(_FIRST_TURN_LOOKAHEAD_MESSAGES, max(last_at, 0))]:
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = _text_of(message.get("content"))
+            if text.strip():
+                return text
+    return ""
