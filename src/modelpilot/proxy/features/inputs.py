@@ -77,9 +77,17 @@ class ModelInputs:
     is_conversational: bool
     is_question: bool
     has_operation: bool
-    #: The analysis of the first user turn's head (``RequestShape.first_user_text``) of a
-    #: conversation without tools, else None: the task a follow-up turn refines.
-    first_turn: TextInputs | None = None
+
+    @property
+    def first_turn(self) -> TextInputs | None:
+        """The analysis of the first user turn's head (``RequestShape.first_user_text``) of a
+        conversation without tools, else None: the task a follow-up turn refines. Computed only
+        when asked (a follow-up that reads as talk), and kept like the last turn's for the last
+        few distinct excerpts: a conversation's first turn is the same on every later turn."""
+        shape = self.shape
+        if not shape.first_user_text or self.flags.has_tools:
+            return None
+        return text_inputs(shape.first_user_text, shape.system_text, False)
 
 
 def read_flags(body: dict[str, Any], tool_count: int) -> RequestFlags:
@@ -200,13 +208,6 @@ def model_inputs(body: dict[str, Any]) -> ModelInputs:
         or (shape.tool_count >= _AGENT_MIN_TOOLS and not flags.tool_choice_forced)
     )
     found = text_inputs(shape.user_text, shape.system_text, is_agentic)
-    # Kept, like the last turn's, for the last few distinct excerpts: a conversation's first turn
-    # is the same on every later turn, so it is analysed once per conversation.
-    first_turn = (
-        text_inputs(shape.first_user_text, shape.system_text, False)
-        if shape.first_user_text and not flags.has_tools
-        else None
-    )
     max_tokens = body.get("max_tokens")
     return ModelInputs(
         shape=shape,
@@ -223,7 +224,6 @@ def model_inputs(body: dict[str, Any]) -> ModelInputs:
         is_conversational=found.is_conversational,
         is_question=found.is_question,
         has_operation=found.has_operation,
-        first_turn=first_turn,
     )
 
 
