@@ -185,11 +185,10 @@ CsrfField = Annotated[str, Form()]
 def pages_router() -> APIRouter:
     """The public pages, ``/status.json`` and the admin incident pages."""
     router = APIRouter()
-    history = health.ProbeHistory()  # this app's cache of settled days' probe counts
 
     @router.get("/status", include_in_schema=False)
     def status_page(state: State, db: Db) -> Response:
-        report = health.build_report(db, now=state.clock(), history=history)
+        report = health.build_report(db, now=state.clock(), history=state.probe_history)
         return _render(
             state,
             "status.html",
@@ -202,7 +201,7 @@ def pages_router() -> APIRouter:
     def status_json(state: State, db: Db) -> StatusView:
         """Each component's current status, last probe, latency and 90-day uptime (overall and per
         UTC day), the open incidents and those resolved within the window. Public."""
-        report = health.build_report(db, now=state.clock(), history=history)
+        report = health.build_report(db, now=state.clock(), history=state.probe_history)
         return StatusView.of(report, probe_interval_s=state.settings.status_probe_interval_s)
 
     for path, template in PUBLIC_PAGES.items():

@@ -4,7 +4,7 @@ dependencies (``request.app.state``), never through module globals."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from fastapi import Request
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from modelpilot.control.route_keys import RouteKeys
 from modelpilot.control.settings import ControlSettings
+from modelpilot.control.status import ProbeHistory
 from modelpilot.schema.catalog import Catalog
 
 
@@ -21,7 +22,8 @@ from modelpilot.schema.catalog import Catalog
 class ControlState:
     """The app's collaborators: settings, database sessions, catalog, templates and clock.
     ``reads`` is the same engine in autocommit mode, for single-statement reads on the hot path
-    (no BEGIN and ROLLBACK round trips); ``route_keys`` remembers keys for ``/v1/route``."""
+    (no BEGIN and ROLLBACK round trips); ``route_keys`` remembers keys for ``/v1/route``;
+    ``probe_history`` caches settled days' status-probe counts for the status page."""
 
     settings: ControlSettings
     sessions: sessionmaker[Session]
@@ -30,6 +32,7 @@ class ControlState:
     clock: Callable[[], datetime]
     reads: Engine
     route_keys: RouteKeys
+    probe_history: ProbeHistory = field(default_factory=ProbeHistory)
 
 
 def get_state(request: Request) -> ControlState:
