@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -185,9 +185,9 @@ def _post(base: str, path: str, body: dict[str, Any], key: str) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path / 'narrow-screens.sqlite3'}"
+@contextmanager
+def _world(directory: Path) -> Iterator[World]:
+    url = f"sqlite:///{directory / 'narrow-screens.sqlite3'}"
     engine = create_db_engine(url)
     upgrade(engine)
     settings = make_settings(url)
@@ -246,8 +246,23 @@ def world(tmp_path: Path) -> Iterator[World]:
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def shared_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One world for the tests that only read it (they log in and look), built once per worker."""
+    with _world(tmp_path_factory.mktemp("narrow-screens")) as world:
+        yield world
+
+
 @pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """A world of its own, for a test that changes it (revokes a key)."""
+    with _world(tmp_path) as world:
+        yield world
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per worker for the module; each test opens its own contexts (no shared state)."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
@@ -304,7 +319,8 @@ def _check(page: Page, width: int, name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [375, 320, 1280])
-def test_every_table_and_chart_fits_the_screen(world: World, browser: Browser, width: int) -> None:
+def test_every_table_and_chart_fits_the_screen(shared_world: World, browser: Browser, width: int) -> None:
+    world = shared_world
     states = {
         "customer": _signed_in(browser, world.base, CUSTOMER),
         "admin": _signed_in(browser, world.base, ADMIN),

@@ -5,6 +5,7 @@ scrolls sideways and the status words keep WCAG AA contrast."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,16 +50,16 @@ _CONTRAST_JS = """
 """
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'control.sqlite3'}")
+@contextmanager
+def _database(directory: Path) -> Iterator[Engine]:
+    engine = create_db_engine(f"sqlite:///{directory / 'control.sqlite3'}")
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
 
 
-@pytest.fixture
-def base_url(engine: Engine) -> Iterator[str]:
+@contextmanager
+def _serving(engine: Engine) -> Iterator[str]:
     settings = make_settings(str(engine.url))
     now = datetime.now(UTC)
     with create_session_factory(engine)() as session:
@@ -69,6 +70,26 @@ def base_url(engine: Engine) -> Iterator[str]:
             )
         session.commit()
     with serve(create_app(settings, engine=engine)) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    with _database(tmp_path) as engine:
+        yield engine
+
+
+@pytest.fixture
+def base_url(engine: Engine) -> Iterator[str]:
+    with _serving(engine) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def public_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The same control plane as ``base_url``, built once per worker for the tests that only read
+    public pages (JavaScript off, GET only): nothing they do changes what the next one sees."""
+    with _database(tmp_path_factory.mktemp("public-pages")) as engine, _serving(engine) as url:
         yield url
 
 
@@ -124,8 +145,9 @@ def test_an_admin_posts_an_incident_with_the_keyboard_and_no_javascript(
 
 @pytest.mark.parametrize("path", PUBLIC_PAGES)
 def test_public_pages_fit_a_narrow_screen_and_keep_contrast(
-    browser: Browser, base_url: str, path: str
+    browser: Browser, public_base_url: str, path: str
 ) -> None:
+    base_url = public_base_url
     context = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 800})
     page = context.new_page()
     page.goto(base_url + path)
