@@ -211,3 +211,32 @@ async def test_incident_changes_need_an_admin_and_a_csrf_token(
     with create_session_factory(engine)() as session:
         rows = session.scalars(select(Incident)).all()
         assert [(i.title, i.resolved_at) for i in rows] == [("Down", None)]
+
+
+async def test_each_app_keeps_its_own_probe_history(
+    client: httpx.AsyncClient, engine: Engine, clock: Clock, settings: ControlSettings, tmp_path
+) -> None:
+    # The routers are built once per process and shared by every app; what the status page caches
+    # of settled days belongs to each app (ControlState.probe_history), never to the router.
+    from modelpilot.control.app import create_app
+    from modelpilot.control.store.engine import create_db_engine
+    from modelpilot.control.store.tables import Base
+
+    _probe(engine, clock, "routing", False, days_ago=3)
+    first = (await client.get("/status.json")).json()
+    other_engine = create_db_engine(f"sqlite:///{tmp_path / 'other-control.sqlite3'}")
+    Base.metadata.create_all(other_engine)
+    try:
+        other_app = create_app(settings, engine=other_engine, clock=clock)
+        transport = httpx.ASGITransport(app=other_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://other") as other:
+            second = (await other.get("/status.json")).json()
+    finally:
+        other_engine.dispose()
+    day = (clock.now - timedelta(days=3)).date().isoformat()
+
+    def routing_day(body: dict) -> dict:
+        return next(d for d in body["components"][0]["daily"] if d["date"] == day)
+
+    assert routing_day(first) == {"date": day, "probes": 1, "ok": 0, "uptime": 0.0}
+    assert routing_day(second) == {"date": day, "probes": 0, "ok": 0, "uptime": None}
