@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from modelpilot import __version__
 from modelpilot.control import status
+from modelpilot.control.http.allowed_hosts import AllowedHosts
 from modelpilot.control.http.assets import assets_router
 from modelpilot.control.http.body_limit import BodyLimit
 from modelpilot.control.http.exports import exports_router
@@ -95,6 +96,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(AllowedHosts, settings=settings)
     app.add_middleware(SecurityHeaders)
     # A trailing-slash redirect would name the request's Host (an attacker's, behind DNS
     # rebinding or a lax proxy): such paths are a plain 404 instead.

@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,8 +92,14 @@ def _read_secrets(secrets_env: str | None, secret_file: str) -> tuple[str, ...]:
     return (path.read_text().strip(),)
 
 
-#: Settings read only from the environment (name -> (setting, type)).
-_ENV_SETTINGS: dict[str, tuple[str, type]] = {
+def host_list(raw: str) -> tuple[str, ...]:
+    """``MODELPILOT_ALLOWED_HOSTS``: comma-separated host names."""
+    return tuple(host.strip() for host in raw.split(",") if host.strip())
+
+
+#: Settings read only from the environment (name -> (setting, parser)).
+_ENV_SETTINGS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "MODELPILOT_ALLOWED_HOSTS": ("allowed_hosts", host_list),
     "MODELPILOT_FEE_SHARE_BPS": ("fee_share_bps", int),
     "MODELPILOT_SECURITY_CONTACT": ("security_contact", str),
     "MODELPILOT_PUBLIC_URL": ("public_url", str),
@@ -110,7 +116,9 @@ def _env_settings() -> dict[str, object]:
         try:
             values[setting] = kind(raw)
         except ValueError as exc:
-            raise click.UsageError(f"{name}: {raw!r} is not a valid {kind.__name__}") from exc
+            raise click.UsageError(
+                f"{name}: {raw!r} is not a valid {getattr(kind, '__name__', 'value')}"
+            ) from exc
     return values
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: OWASP Password Storage Cheat Sheet (2023+): 600,000 iterations for PBKDF2-HMAC-SHA256.
@@ -9,6 +10,8 @@ DEFAULT_PASSWORD_ITERATIONS = 600_000
 #: The floor DESIGN.md §6 sets; configuring less is refused.
 MIN_PASSWORD_ITERATIONS = 200_000
 _MIN_SECRET_CHARS = 32
+# A DNS name or an IPv4 address, optionally "*." before it, or "*" alone (IPv6 literals in brackets).
+_HOST_PATTERN = re.compile(r"\*|(\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*|\[[0-9A-Fa-f:.]+\]")
 
 
 class SettingsError(ValueError):
@@ -58,6 +61,11 @@ class ControlSettings:
     #: the management-token example); never taken from a request's Host header. Unset:
     #: security.txt leaves those links out and the console shows a placeholder.
     public_url: str | None = None
+    #: Host names the control plane answers for (``control.example.com``, ``*.internal.example``
+    #: for any subdomain, ``*`` for any). Empty, the default: any Host. When set, the
+    #: ``public_url``'s host and loopback names are allowed too, ``/healthz`` answers any Host
+    #: (probes name the pod's address), and any other Host gets 400 (DNS rebinding, a lax proxy).
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.session_secrets:
@@ -81,5 +89,11 @@ class ControlSettings:
             raise SettingsError("retention and job intervals must be positive")
         if self.public_url is not None and not self.public_url.startswith(("https://", "http://")):
             raise SettingsError("public_url must be an http(s) origin")
+        for host in self.allowed_hosts:
+            if not _HOST_PATTERN.fullmatch(host):
+                raise SettingsError(
+                    f"allowed_hosts: {host[:80]!r} is not a host name (no scheme, port or path; "
+                    "'*.' before a domain allows its subdomains, '*' allows any)"
+                )
         if not self.security_contact.startswith(("mailto:", "https://")):
             raise SettingsError("security_contact must be a mailto: or https:// URI (RFC 9116)")
