@@ -45,6 +45,15 @@ def reachable_host(host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
 
 
+def host_name(value: str) -> str:
+    """The name of a ``Host`` header or an origin's netloc, lowercased, without the port or an
+    IPv6 literal's brackets: ``example.com`` of ``Example.com:8787``, ``::1`` of ``[::1]:8787``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
 #: ``localhost`` and names under it (RFC 6761), in plain DNS labels only.
 _LOCALHOST = re.compile(r"(?:[a-z0-9-]+\.)*localhost")
 

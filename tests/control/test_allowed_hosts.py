@@ -10,8 +10,8 @@ import click
 import pytest
 
 from modelpilot.control.cli import _env_settings, _settings
-from modelpilot.control.http.allowed_hosts import host_name
 from modelpilot.control.settings import ControlSettings, SettingsError
+from modelpilot.ports import host_name
 
 ATTACKER = "rebound-attacker.example"
 
@@ -84,10 +84,10 @@ def test_the_environment_variable_is_a_comma_separated_list(monkeypatch):
     assert "allowed_hosts" not in _env_settings()
 
 
-def test_host_name_drops_the_port_and_keeps_ipv6_brackets():
+def test_host_name_drops_the_port_and_ipv6_brackets():
     assert host_name("Control.Example.com:8700") == "control.example.com"
-    assert host_name("[::1]:8700") == "[::1]"
-    assert host_name("[::1]") == "[::1]"
+    assert host_name("[::1]:8700") == "::1"
+    assert host_name("[::1]") == "::1"
     assert host_name("127.0.0.1") == "127.0.0.1"
     assert host_name("") == ""
 

@@ -25,7 +25,7 @@ import re
 from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
-from modelpilot.ports import is_loopback_name
+from modelpilot.ports import host_name, is_loopback_name
 from modelpilot.proxy.errors import InvalidRequestError, ProxyError
 from modelpilot.proxy.headers import header_value
 
@@ -43,17 +43,9 @@ class ForbiddenRequestError(ProxyError):
         return f"{type(self).__name__}({str(self).split(';')[0] + '; ...'!r})"
 
 
-def _host_name(value: str) -> str:
-    """``example.com`` of ``Example.com:8787``; ``::1`` of ``[::1]:8787``."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
-
-
 def is_allowed_host(value: str, allowed_hosts: Collection[str]) -> bool:
     """Whether a ``Host`` names this proxy: loopback, configured, or any name under ``*``."""
-    name = _host_name(value)
+    name = host_name(value)
     return is_loopback_name(name) or "*" in allowed_hosts or name in allowed_hosts
 
 
@@ -63,7 +55,7 @@ def is_allowed_origin(value: str, allowed_hosts: Collection[str]) -> bool:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
         return False
-    name = _host_name(parts.netloc)
+    name = host_name(parts.netloc)
     return is_loopback_name(name) or (name != "*" and name in allowed_hosts)
 
 
@@ -81,7 +73,7 @@ def refusal(
     decoded_host = host.decode("latin-1")
     if not is_allowed_host(decoded_host, allowed_hosts):
         return ForbiddenRequestError(
-            f"requests for host {_host_name(decoded_host)[:100]} are not served by this proxy; "
+            f"requests for host {host_name(decoded_host)[:100]} are not served by this proxy; "
             "call it on localhost or add the name with --allowed-host (MODELPILOT_ALLOWED_HOSTS)"
         )
     if header_value(headers, b"sec-fetch-site") == _CROSS_SITE:

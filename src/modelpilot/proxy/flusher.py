@@ -307,7 +307,8 @@ class MeterFlusher:
             log.debug("%s batch %s held", kind, outgoing.batch_id)
             return False
         refused = refused_entries(outgoing, answer.json) if status == 422 else frozenset()
-        if refused and self._spool.set_aside(outgoing.batch_id, refused, _parked_reason(status, answer.json)):
+        reason = _parked_reason(status, answer.json)
+        if refused and self._spool.set_aside(outgoing.batch_id, refused, reason):
             # Some entries are refused (an hour past the accepted window after a long outage, a
             # model the control plane does not know yet): only they wait; the rest go now.
             log.error(
@@ -318,7 +319,7 @@ class MeterFlusher:
                 kind,
                 outgoing.batch_id,
                 status,
-                _parked_reason(status, answer.json),
+                reason,
             )
             self._metrics.batches_parked.inc(kind)
             self._metrics.flush_failures.inc(f"http_{status}")

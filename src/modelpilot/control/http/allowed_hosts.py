@@ -17,17 +17,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelpilot.control.http.problems import problem
 from modelpilot.control.settings import ControlSettings
-from modelpilot.ports import is_loopback_name
+from modelpilot.ports import host_name, is_loopback_name
 
 _ALWAYS_ANSWERED = frozenset({"/healthz"})
-
-
-def host_name(header: str) -> str:
-    """The name part of a Host header value (no port; IPv6 literals keep their brackets)."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[: header.find("]") + 1] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
 class AllowedHosts:
@@ -35,7 +27,7 @@ class AllowedHosts:
 
     def __init__(self, app: ASGIApp, *, settings: ControlSettings) -> None:
         self.app = app
-        names = {host.lower().rstrip(".") for host in settings.allowed_hosts}
+        names = {host_name(host).rstrip(".") for host in settings.allowed_hosts}
         if settings.public_url is not None and (public := urlsplit(settings.public_url).hostname):
             names.add(public.lower())
         self._any = "*" in names or not settings.allowed_hosts
@@ -69,4 +61,4 @@ class AllowedHosts:
         await response(scope, receive, send)
 
 
-__all__ = ["AllowedHosts", "host_name"]
+__all__ = ["AllowedHosts"]
