@@ -1,15 +1,19 @@
-"""Which HTTP client should the proxy use upstream? aiohttp vs httpx2 (and httpx if installed).
+"""Which HTTP stack could the proxy stand on? Bare relays on each, beside the real proxy.
 
-    python -m bench.upstream_clients [--requests 2000] [--concurrency 1 64] [--granian PATH] [--json]
+    python -m bench.upstream_clients [--requests 2000] [--concurrency 1 64] [--rounds 3]
+        [--routing] [--granian PATH] [--json]
 
-For each client library a bare relay (uvicorn + uvloop + httptools, one process, a 20-line ASGI
-app that forwards the request and streams the answer back) sits in front of a trivial loopback
-upstream (same server stack, fixed 400-byte JSON answer). A load generator (aiohttp, in this
-process) sends POST /v1/messages at each concurrency and reports requests/s and latency p50/p99.
-Baselines in the same run: the upstream hit directly, and the real ``modelpilot proxy``.
-``--granian PATH`` adds the aiohttp relay served by granian (a Rust HTTP server; not a project
-dependency: e.g. the one ``bench.peers`` installs with LiteLLM's proxy,
-``~/.cache/modelpilot-bench/litellm-1.110.2/bin/granian``, whose virtualenv also has aiohttp).
+Each bare relay is one process (uvloop) with a 20-line app that forwards the request and sends
+the answer back, in front of a trivial loopback upstream (uvicorn, fixed 400-byte JSON answer):
+uvicorn with aiohttp, httpx2 (httpx, pyreqwest when installed) as the upstream client; with
+``--granian PATH`` (a granian executable whose virtualenv has aiohttp, and pyreqwest for its row),
+granian's ASGI and RSGI interfaces too. Baselines in the same run: the upstream hit directly, a
+relay written on uvloop and httptools with no HTTP library (``bench/raw_relay.py``: the floor of
+a Python relay, not a product), and ``modelpilot proxy`` (routing off, and with ``--routing`` on,
+in shadow mode behind a local control plane on SQLite). A load generator (aiohttp, this process)
+sends POST /v1/messages at each concurrency; ``--rounds`` interleave the rows and each figure is
+the median of the rounds: requests/s, latency p50/p99, and the relay process's CPU per request
+(user + system, all its threads), which moves far less than wall time when the cores are shared.
 All processes share this machine's cores, so compare rows within one run only.
 """
 
@@ -18,10 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -71,73 +78,115 @@ async def trivial_upstream(scope: dict[str, Any], receive: Any, send: Any) -> No
     await send({"type": "http.response.body", "body": ANSWER})
 
 
-def relay_app(library: str, upstream: str) -> Any:
-    """A bare relay: forward method, path, headers and body; stream the answer back."""
-    state: dict[str, Any] = {}
+class _Forwarder:
+    """The relay's upstream client: one pooled client of ``library``, made on first use."""
 
-    async def read_body(receive: Any) -> bytes:
+    def __init__(self, library: str, upstream: str) -> None:
+        self.library = library
+        self.upstream = upstream
+        self._client: Any = None
+
+    def _made(self) -> Any:
+        if self._client is None:
+            if self.library == "aiohttp":
+                self._client = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=512),
+                    auto_decompress=False,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                )
+            elif self.library == "pyreqwest":
+                from pyreqwest.client import ClientBuilder
+
+                self._client = ClientBuilder().build()
+            else:
+                httpx_module = __import__(self.library)
+                limits = httpx_module.Limits(max_connections=512, max_keepalive_connections=512)
+                self._client = httpx_module.AsyncClient(limits=limits, timeout=60)
+        return self._client
+
+    async def forward(
+        self, method: str, path: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """(status, headers without hop-by-hop ones, body) of the upstream's answer."""
+        client, url = self._made(), self.upstream + path
+        if self.library == "aiohttp":
+            async with client.request(method, url, headers=headers, data=body) as response:
+                answer = await response.read()
+                raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+                status = response.status
+        elif self.library == "pyreqwest":
+            response = await client.request(method, url).headers(headers).body_bytes(body).build().send()
+            answer = bytes(await response.bytes())
+            raw, status = list(response.headers.items()), response.status
+        else:
+            response = await client.request(method, url, headers=headers, content=body)
+            answer, raw, status = response.content, list(response.headers.items()), response.status_code
+        return status, [(k.lower(), v) for k, v in raw if k.lower().encode() not in HOP], answer
+
+
+def relay_app(library: str, upstream: str) -> Any:
+    """A bare ASGI relay: forward method, path, headers and body; send the answer back."""
+    forwarder = _Forwarder(library, upstream)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
         parts, more = [], True
         while more:
             message = await receive()
             parts.append(message.get("body", b""))
             more = message.get("more_body", False)
-        return b"".join(parts)
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k not in HOP]
+        status, out, answer = await forwarder.forward(
+            scope["method"], scope["path"], headers, b"".join(parts)
+        )
+        sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out]
+        sent.append((b"content-length", str(len(answer)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": sent})
+        await send({"type": "http.response.body", "body": answer})
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = await read_body(receive)
-        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k not in HOP]
-        url = upstream + scope["path"]
-        if library == "aiohttp":
-            if "client" not in state:
-                state["client"] = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=512),
-                    auto_decompress=False,
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                )
-            async with state["client"].request(scope["method"], url, headers=headers, data=body) as response:
-                out = [(k.lower(), v) for k, v in response.raw_headers if k.lower() not in HOP]
-                out.append((b"content-length", str(response.content_length or 0).encode()))
-                await send({"type": "http.response.start", "status": response.status, "headers": out})
-                async for chunk in response.content.iter_any():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
-        else:
-            httpx_module = __import__(library)
-            if "client" not in state:
-                limits = httpx_module.Limits(max_connections=512, max_keepalive_connections=512)
-                state["client"] = httpx_module.AsyncClient(limits=limits, timeout=60)
-            client = state["client"]
-            request = client.build_request(scope["method"], url, headers=headers, content=body)
-            response = await client.send(request, stream=True)
-            try:
-                out = [(k.lower(), v) for k, v in response.headers.raw if k.lower() not in HOP]
-                await send({"type": "http.response.start", "status": response.status_code, "headers": out})
-                async for chunk in response.aiter_raw():
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
-            finally:
-                await response.aclose()
+    return app
+
+
+def rsgi_relay_app(library: str, upstream: str) -> Any:
+    """The same relay on granian's RSGI interface (no ASGI message dictionaries)."""
+    forwarder = _Forwarder(library, upstream)
+
+    async def app(scope: Any, protocol: Any) -> None:
+        body = await protocol()
+        headers = [(k, v) for k, v in scope.headers.items() if k.encode() not in HOP]
+        status, out, answer = await forwarder.forward(scope.method, scope.path, headers, body)
+        protocol.response_bytes(status, out, answer)
 
     return app
 
 
 def relay_from_environ() -> Any:
-    """Factory for servers started from the command line (granian): the aiohttp relay toward
-    ``$BENCH_UPSTREAM``."""
+    """Factory for granian's ASGI interface: the ``$BENCH_CLIENT`` relay toward ``$BENCH_UPSTREAM``."""
     import os
 
-    return relay_app("aiohttp", os.environ["BENCH_UPSTREAM"])
+    return relay_app(os.environ.get("BENCH_CLIENT", "aiohttp"), os.environ["BENCH_UPSTREAM"])
 
 
-def start_granian_relay(granian: Path, upstream: str) -> Service:
+def rsgi_relay_from_environ() -> Any:
+    """Factory for granian's RSGI interface, as :func:`relay_from_environ`."""
+    import os
+
+    return rsgi_relay_app(os.environ.get("BENCH_CLIENT", "aiohttp"), os.environ["BENCH_UPSTREAM"])
+
+
+def start_granian_relay(granian: Path, upstream: str, interface: str, library: str) -> Service:
     port = free_port()
-    cmd = [str(granian), "--interface", "asgi", "--loop", "uvloop", "--host", "127.0.0.1"]
+    factory = "relay_from_environ" if interface == "asgi" else "rsgi_relay_from_environ"
+    cmd = [str(granian), "--interface", interface, "--loop", "uvloop", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--workers", "1", "--no-log", "--factory"]
-    cmd += ["bench.upstream_clients:relay_from_environ"]
-    env = {"BENCH_UPSTREAM": upstream, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return start_process("granian relay", cmd, port, env=env)
+    cmd += [f"bench.upstream_clients:{factory}"]
+    env = {
+        "BENCH_UPSTREAM": upstream,
+        "BENCH_CLIENT": library,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    return start_process(f"granian {interface} relay, {library}", cmd, port, env=env)
 
 
 def run_server(kind: str, port: int, upstream: str | None) -> None:
@@ -163,6 +212,12 @@ def start_child(kind: str, upstream: str | None = None) -> Service:
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_until_listening(port, process, kind)
     return Service(kind, f"http://127.0.0.1:{port}", process)
+
+
+def start_raw_relay(upstream: str) -> Service:
+    port = free_port()
+    cmd = [sys.executable, "-m", "bench.raw_relay", "--port", str(port), "--upstream", upstream]
+    return start_process("raw relay", cmd, port)
 
 
 # -- the load generator ------------------------------------------------------------------------
@@ -202,55 +257,99 @@ async def measure(url: str, concurrency: int, requests: int) -> tuple[float, flo
     return requests / elapsed, percentile(latencies, 50), percentile(latencies, 99), errors
 
 
-async def run(requests: int, concurrencies: list[int], granian: Path | None) -> dict[str, Any]:
-    libraries = ["aiohttp"] + [name for name in ("httpx2", "httpx") if importlib.util.find_spec(name)]
-    upstream = start_child("upstream")
-    services: list[Service] = [upstream]
-    try:
-        targets = [("direct (no relay)", upstream.url)]
-        for library in libraries:
-            relay = start_child(library, upstream.url)
-            services.append(relay)
-            targets.append((f"bare relay, {library}", relay.url))
-        if granian is not None:
-            relay = start_granian_relay(granian, upstream.url)
-            services.append(relay)
-            targets.append(("bare relay, aiohttp, granian server", relay.url))
-        proxy = start_modelpilot("modelpilot proxy", ["proxy", "--upstream", upstream.url])
-        services.append(proxy)
-        targets.append(("modelpilot proxy (aiohttp)", proxy.url))
-        rows = []
-        for concurrency in concurrencies:
-            for name, url in targets:
-                rps, p50, p99, errors = await measure(url, concurrency, requests)
-                rows.append(
-                    {
-                        "path": name,
-                        "concurrency": concurrency,
-                        "rps": rps,
-                        "p50_ms": p50,
-                        "p99_ms": p99,
-                        "errors": errors,
-                    }
+def _relays(stack: ExitStack, upstream: Service, granian: Path | None) -> list[tuple[str, Service]]:
+    libraries = ["aiohttp"] + [
+        name for name in ("httpx2", "httpx", "pyreqwest") if importlib.util.find_spec(name)
+    ]
+    relays = [("raw relay (uvloop + httptools, no HTTP library)", start_raw_relay(upstream.url))]
+    for library in libraries:
+        relays.append((f"bare relay, uvicorn + {library}", start_child(library, upstream.url)))
+    if granian is not None:
+        relays.append(
+            (
+                "bare relay, granian ASGI + aiohttp",
+                start_granian_relay(granian, upstream.url, "asgi", "aiohttp"),
+            )
+        )
+        for library in ("aiohttp", "pyreqwest"):
+            relays.append(
+                (
+                    f"bare relay, granian RSGI + {library}",
+                    start_granian_relay(granian, upstream.url, "rsgi", library),
                 )
-    finally:
-        for service in services:
-            service.stop()
-    missing = [name for name in ("httpx2", "httpx") if name not in libraries]
-    return {"requests": requests, "rows": rows, "not_installed": missing}
+            )
+    for _, service in relays:
+        stack.callback(service.stop)
+    return relays
+
+
+async def run(
+    requests: int, concurrencies: list[int], rounds: int, routing: bool, granian: Path | None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-stacks-") as tmp, ExitStack() as stack:
+        upstream = start_child("upstream")
+        stack.callback(upstream.stop)
+        targets = [("direct (no relay)", upstream), *_relays(stack, upstream, granian)]
+        proxy = start_modelpilot("modelpilot proxy", ["proxy", "--upstream", upstream.url])
+        stack.callback(proxy.stop)
+        targets.append(("modelpilot proxy, routing off", proxy))
+        if routing:
+            from bench._harness import proxy_under_test
+
+            (routed,) = stack.enter_context(proxy_under_test(upstream.url, Path(tmp), routing=True))
+            targets.append(("modelpilot proxy, routing on (shadow)", routed))
+        figures: dict[tuple[int, str], list[tuple[float, float, float, float, int]]] = {}
+        for _ in range(rounds):
+            for concurrency in concurrencies:
+                for name, service in targets:
+                    cpu_before = service.cpu_s()
+                    rps, p50, p99, errors = await measure(service.url, concurrency, requests)
+                    warmed = requests + min(50, requests)
+                    cpu_us = (service.cpu_s() - cpu_before) / warmed * 1e6
+                    figures.setdefault((concurrency, name), []).append((rps, p50, p99, cpu_us, errors))
+    rows = []
+    for (concurrency, name), runs in figures.items():
+        rows.append(
+            {
+                "path": name,
+                "concurrency": concurrency,
+                "rps": statistics.median(r[0] for r in runs),
+                "p50_ms": statistics.median(r[1] for r in runs),
+                "p99_ms": statistics.median(r[2] for r in runs),
+                "cpu_us_per_request": statistics.median(r[3] for r in runs),
+                "errors": sum(r[4] for r in runs),
+            }
+        )
+    missing = [name for name in ("httpx2", "httpx", "pyreqwest") if not importlib.util.find_spec(name)]
+    return {"requests": requests, "rounds": rounds, "rows": rows, "not_installed": missing}
 
 
 def print_report(result: Mapping[str, Any]) -> None:
+    direct = {r["concurrency"]: r for r in result["rows"] if r["path"] == "direct (no relay)"}
     print_table(
-        f"Upstream clients, {result['requests']} requests per row (POST /v1/messages, 400-byte JSON answer)",
-        ["path", "concurrency", "req/s", "p50 ms", "p99 ms", "errors"],
+        f"HTTP stacks, {result['requests']} requests per row and round, median of {result['rounds']} "
+        "interleaved rounds (POST /v1/messages, 400-byte JSON answer)",
+        [
+            "path",
+            "concurrency",
+            "req/s",
+            "× direct",
+            "p50 ms",
+            "added p50 ms",
+            "p99 ms",
+            "CPU µs/request",
+            "errors",
+        ],
         [
             [
                 r["path"],
                 str(r["concurrency"]),
                 f"{r['rps']:,.0f}",
+                f"{r['rps'] / direct[r['concurrency']]['rps']:.2f}",
                 f"{r['p50_ms']:.2f}",
+                f"{r['p50_ms'] - direct[r['concurrency']]['p50_ms']:+.2f}",
                 f"{r['p99_ms']:.2f}",
+                f"{r['cpu_us_per_request']:,.0f}",
                 str(r["errors"]),
             ]
             for r in result["rows"]
@@ -261,19 +360,25 @@ def print_report(result: Mapping[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64])
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds (figures are their medians)"
+    )
+    parser.add_argument("--routing", action="store_true", help="add the proxy with routing on (shadow mode)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
-    parser.add_argument("--granian", type=Path, help="a granian executable: adds a relay it serves")
+    parser.add_argument("--granian", type=Path, help="a granian executable: adds relays it serves")
     json_flag(parser)
     args = parser.parse_args()
     if args.serve:
         run_server(args.serve, args.port, args.upstream)
         return
-    result = asyncio.run(run(args.requests, args.concurrency, args.granian))
+    result = asyncio.run(run(args.requests, args.concurrency, args.rounds, args.routing, args.granian))
     emit(result, as_json=args.json, report=print_report)
 
 
