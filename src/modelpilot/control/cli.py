@@ -232,6 +232,14 @@ def control_command(
             "https://control.example.com.",
             err=True,
         )
+    if not settings.allowed_hosts and not is_loopback_name(host):
+        click.echo(
+            "Warning: MODELPILOT_ALLOWED_HOSTS is not set: this control plane answers a request for "
+            "any Host name, so a web page that rebinds its own name to this address reaches it "
+            "through a visitor's browser. Set it to the names proxies and people use, e.g. "
+            "control.example.com,*.internal.example (docs/production.md).",
+            err=True,
+        )
     engine = create_db_engine(settings.database_url)
     try:
         if not no_migrate:
