@@ -175,3 +175,14 @@ def test_spool() -> None:
     assert (result["adds"], result["rounds"]) == (50, 2)
     assert len(result["median_us"]) == 3
     assert all(is_figure(value) for value in result["median_us"].values())
+
+
+@pytest.mark.slow
+def test_pipeline() -> None:
+    result = run_bench("pipeline", "--requests", "20", "--rounds", "1")
+    assert {row["case"] for row in result["rows"]} == {
+        "routing off",
+        "routing on, shadow",
+        "routing on, routed",
+    }
+    assert all(row["source"] == "new" and is_figure(row["cpu_us_per_request"]) for row in result["rows"])
