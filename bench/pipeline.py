@@ -210,7 +210,7 @@ def _child(case: str, requests: int, rounds: int, profile: bool) -> None:
         profiler.enable()
         asyncio.run(_measure(case, requests, 1))
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_PROFILE_ROWS", "40")))
         return
     try:
         import uvloop

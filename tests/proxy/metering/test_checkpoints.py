@@ -24,6 +24,14 @@ def _rows_in_main_file(path: Path) -> int:
             return 0
 
 
+def _wait_for_rows_in_main_file(path: Path, rows: int) -> int:
+    """The rows in the database file once it holds ``rows`` (or what it holds at the deadline)."""
+    deadline = time.monotonic() + _DEADLINE_S
+    while _rows_in_main_file(path) < rows and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return _rows_in_main_file(path)
+
+
 def _checkpoint_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "modelpilot-spool-checkpoints"]
 
@@ -50,10 +58,7 @@ def test_the_thread_moves_committed_rows_into_the_database_file(tmp_path: Path) 
             writer.execute("INSERT INTO pending VALUES (?)", (n,))
         # Committed: every row is readable through the log at once.
         assert writer.execute("SELECT count(*) FROM pending").fetchone()[0] == 50
-        deadline = time.monotonic() + _DEADLINE_S
-        while _rows_in_main_file(path) < 50 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert _rows_in_main_file(path) == 50
+        assert _wait_for_rows_in_main_file(path, 50) == 50
     finally:
         checkpointer.stop()
         writer.close()
@@ -66,10 +71,7 @@ def test_the_spool_checkpoints_what_it_commits_and_stops_the_thread_when_closed(
     try:
         assert len(_checkpoint_threads()) == before + 1
         spool.add(charge())
-        deadline = time.monotonic() + _DEADLINE_S
-        while _rows_in_main_file(path) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _rows_in_main_file(path) == 1
+        assert _wait_for_rows_in_main_file(path, 1) == 1
     finally:
         spool.close()
     assert len(_checkpoint_threads()) == before
