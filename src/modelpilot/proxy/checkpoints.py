@@ -57,7 +57,7 @@ class Checkpointer:
             return
         try:
             connection.execute("PRAGMA busy_timeout=5000")
-            seen = self._writes()
+            seen: int | None = None  # the first interval checkpoints whatever came before it
             while not self._stopping.wait(self._interval_s):
                 now = self._writes()
                 if now == seen:
