@@ -105,11 +105,12 @@ class CategoryModel:
 
     def _sums(self, word_hashes: list[int]) -> list[int]:
         """Per class, the sum of the int16 weights of the words' buckets (exact)."""
+        packed, mask = self.packed, self.mask
         shifts = range(0, len(self.classes) * _FIELD_BITS, _FIELD_BITS)
         sums = [0] * len(self.classes)
         for start in range(0, len(word_hashes), _PACKED_TERMS):  # once: a request has <= 192 words
             chunk = word_hashes[start : start + _PACKED_TERMS]
-            total = sum(map(self.packed.__getitem__, map(self.mask.__and__, chunk)))
+            total = sum([packed[h & mask] for h in chunk])
             offset = _OFFSET * len(chunk)
             sums = [s + ((total >> shift) & _FIELD_MASK) - offset for s, shift in zip(sums, shifts, strict=True)]
         return sums
