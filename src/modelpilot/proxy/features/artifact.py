@@ -2,8 +2,8 @@
 
 ``data/router.json`` holds int16-quantised weights (base64) plus a metadata block that says what
 they were trained on. It is read on first use and cached, never at import time, and scored in
-pure Python (``sum(map(list.__getitem__, ...))`` keeps the inner loop in C), so the proxy needs
-no numpy. ``training/train_router.py`` writes it.
+pure Python (the sums over a request's buckets run in C: see :class:`CategoryModel`), so the
+proxy needs no numpy. ``training/train_router.py`` writes it.
 """
 
 from __future__ import annotations
@@ -112,7 +112,9 @@ class CategoryModel:
             chunk = word_hashes[start : start + _PACKED_TERMS]
             total = sum([packed[h & mask] for h in chunk])
             offset = _OFFSET * len(chunk)
-            sums = [s + ((total >> shift) & _FIELD_MASK) - offset for s, shift in zip(sums, shifts, strict=True)]
+            sums = [
+                s + ((total >> shift) & _FIELD_MASK) - offset for s, shift in zip(sums, shifts, strict=True)
+            ]
         return sums
 
     def predict(self, word_hashes: list[int]) -> tuple[Category, float]:
