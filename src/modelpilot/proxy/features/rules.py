@@ -39,12 +39,18 @@ def _is_bounded(text: str, marker: str) -> bool:
     return False
 
 
+# A word that starts this many phrases or more is screened by one regex of its phrases before
+# they are looked for one by one: "the" starts 56 ("the french for", ...), and nearly every
+# English text holds "the", so a scan per phrase cost ~20 us a request where one search costs ~1.
+_SCREEN_MIN_PHRASES = 5
+
+
 class _Markers:
     """Phrases indexed by their first word, so that a text is searched only for the phrases whose
     first word it contains: one set intersection instead of a substring scan per phrase (the
     rules hold a few hundred phrases and run on every request)."""
 
-    __slots__ = ("_by_word", "_unkeyed", "_words")
+    __slots__ = ("_by_word", "_screens", "_unkeyed", "_words")
 
     def __init__(self, markers: tuple[str, ...]) -> None:
         by_word: dict[str, list[str]] = {}
@@ -57,10 +63,20 @@ class _Markers:
         self._by_word = {word: tuple(group) for word, group in by_word.items()}
         self._words = frozenset(by_word)
         self._unkeyed = tuple(unkeyed)
+        # A match of the screen is a phrase found as a substring: a text it does not match holds
+        # none of the group, and one it matches is checked phrase by phrase as before.
+        self._screens = {
+            word: re.compile("|".join(map(re.escape, group)))
+            for word, group in by_word.items()
+            if len(group) >= _SCREEN_MIN_PHRASES
+        }
 
     def found_in(self, text: str, words: frozenset[str]) -> bool:
         """Whether ``text`` (whose :func:`words_of` are ``words``) holds one of the phrases."""
         for word in self._words & words:
+            screen = self._screens.get(word)
+            if screen is not None and screen.search(text) is None:
+                continue
             for marker in self._by_word[word]:
                 if marker in text and _is_bounded(text, marker):
                     return True

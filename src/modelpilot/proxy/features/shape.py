@@ -48,6 +48,8 @@ _FIRST_TURN_LOOKAHEAD_MESSAGES = 4
 # what the request itself held, in this process only, and is never sent or written anywhere.
 _TOOLS_CACHE_ENTRIES = 32
 _TOOLS_CACHE_MAX_KEY_BYTES = 256 * 1024
+# JSON nested deeper than this counts as nothing (bounds the recursion).
+_MAX_JSON_DEPTH = 32
 
 
 def tokens_for_chars(chars: int) -> int:
@@ -98,16 +100,32 @@ class RequestShape:
 
 
 def _json_chars(value: Any, depth: int = 0) -> int:
-    """Characters of strings (keys and values) in JSON-like data, a proxy for its token size."""
+    """Characters of strings (keys and values) in JSON-like data, a proxy for its token size:
+    a string counts its length, a key 2 more, a list item 1 more, a number or a boolean 4."""
     if isinstance(value, str):
         return len(value)
-    if depth > 32:  # pathological nesting: stop rather than recurse without bound
+    if depth > _MAX_JSON_DEPTH:  # pathological nesting: stop rather than recurse without bound
         return 0
     if isinstance(value, dict):
-        return sum(len(k) + 2 + _json_chars(v, depth + 1) for k, v in value.items())
+        total = 0
+        for key, item in value.items():
+            total += len(key) + 2 + (len(item) if isinstance(item, str) else _item_chars(item, depth))
+        return total
     if isinstance(value, list):
-        return sum(_json_chars(v, depth + 1) + 1 for v in value)
+        total = len(value)
+        for item in value:
+            total += len(item) if isinstance(item, str) else _item_chars(item, depth)
+        return total
     return 4 if value is not None else 0
+
+
+def _item_chars(item: Any, depth: int) -> int:
+    """:func:`_json_chars` of a non-string item of a container at ``depth``. Tool schemas are
+    tens of KB of small dicts and lists on an agent's first turn: strings, the most common
+    items, are counted inline by the caller, and scalars here, without a call each."""
+    if isinstance(item, (dict, list)):
+        return _json_chars(item, depth + 1)
+    return 4 if item is not None and depth < _MAX_JSON_DEPTH else 0
 
 
 def _source_tokens(block: dict[str, Any], tally: Tally) -> None:
