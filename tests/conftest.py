@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,35 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if (name.startswith(_CLEARED_PREFIXES) and name not in _KEPT) or name in _CLEARED_NAMES:
             monkeypatch.delenv(name, raising=False)
+
+
+#: Tests whose node ids start with this run on one xdist worker, in file order (see below).
+RELIABILITY = "tests/reliability/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup`` (``make test``) or ``--dist load`` (plain ``-n 2``): every test of
+    tests/reliability goes to one worker as one unit, in file order, so the last one
+    (test_zz_logs_hold_no_secrets) reads the log book of the whole reliability suite however the
+    suite is invoked. Other tests are spread one by one, as before.
+
+    The ``xdist_group("reliability")`` mark that tests/reliability/conftest.py sets is not
+    enough: pytest-xdist 3.8 groups by an ``@group`` suffix it appends to ``item._nodeid``, and
+    pytest 9.2 builds node ids from ``item._id`` instead, so the suffix is lost and every test
+    was its own unit (spread over both workers, also in the full suite). This hook runs in the
+    controller, which sees only node ids, so the group is chosen by path."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ReliabilityInOneWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(RELIABILITY):
+                return "reliability"
+            return super()._split_scope(nodeid)
+
+    return ReliabilityInOneWorker(config, log)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
