@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import jinja2
 import pytest
 
 from tests.reliability import scenarios
@@ -20,6 +23,48 @@ _CLEARED_NAMES = (
 )
 # Settings the test run itself needs (which database to use) survive the clean-up.
 _KEPT = {"MODELPILOT_TEST_POSTGRES_URL", "MODELPILOT_REQUIRE_POSTGRES"}
+
+
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's bytecode cache in memory, shared by every control-plane app a test process builds.
+
+    Each app has its own Environment (``modelpilot.control.app.create_app``), which compiled
+    every template it rendered anew, about 17 ms each: most of the cost of a test that builds an
+    app and renders a few pages. Jinja keys a cached template by its name and its source's
+    checksum, so an app still renders exactly what its templates say."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_templates() -> Iterator[None]:
+    """Control-plane apps built in this process share compiled templates (``_CompiledTemplates``)."""
+    try:
+        from modelpilot.control import app
+    except ImportError:  # without the control extra there is no control plane to build
+        yield
+        return
+    cache = _CompiledTemplates()
+
+    def environment(*args: Any, **kwargs: Any) -> jinja2.Environment:
+        return jinja2.Environment(*args, **{"bytecode_cache": cache, **kwargs})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "Environment", environment)
+        yield
 
 
 @pytest.fixture(autouse=True)
