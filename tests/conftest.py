@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from typing import Any
 
+import jinja2
 import pytest
 
 from tests.reliability import scenarios
@@ -21,12 +25,83 @@ _CLEARED_NAMES = (
 _KEPT = {"MODELPILOT_TEST_POSTGRES_URL", "MODELPILOT_REQUIRE_POSTGRES"}
 
 
+class _CompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's bytecode cache in memory, shared by every control-plane app a test process builds.
+
+    Each app has its own Environment (``modelpilot.control.app.create_app``), which compiled
+    every template it rendered anew, about 17 ms each: most of the cost of a test that builds an
+    app and renders a few pages. Jinja keys a cached template by its name and its source's
+    checksum, so an app still renders exactly what its templates say."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with self._lock:
+            code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = bucket.bytecode_to_string()
+        with self._lock:
+            self._code[bucket.key] = code
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_templates() -> Iterator[None]:
+    """Control-plane apps built in this process share compiled templates (``_CompiledTemplates``)."""
+    try:
+        from modelpilot.control import app
+    except ImportError:  # without the control extra there is no control plane to build
+        yield
+        return
+    cache = _CompiledTemplates()
+
+    def environment(*args: Any, **kwargs: Any) -> jinja2.Environment:
+        return jinja2.Environment(*args, **{"bytecode_cache": cache, **kwargs})
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "Environment", environment)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's Anthropic key, ModelPilot settings or HTTP proxies."""
     for name in list(os.environ):
         if (name.startswith(_CLEARED_PREFIXES) and name not in _KEPT) or name in _CLEARED_NAMES:
             monkeypatch.delenv(name, raising=False)
+
+
+#: Tests whose node ids start with this run on one xdist worker, in file order (see below).
+RELIABILITY = "tests/reliability/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``--dist loadgroup`` (``make test``) or ``--dist load`` (plain ``-n 2``): every test of
+    tests/reliability goes to one worker as one unit, in file order, so the last one
+    (test_zz_logs_hold_no_secrets) reads the log book of the whole reliability suite however the
+    suite is invoked. Other tests are spread one by one, as before.
+
+    The ``xdist_group("reliability")`` mark that tests/reliability/conftest.py sets is not
+    enough: pytest-xdist 3.8 groups by an ``@group`` suffix it appends to ``item._nodeid``, and
+    pytest 9.2 builds node ids from ``item._id`` instead, so the suffix is lost and every test
+    was its own unit (spread over both workers, also in the full suite). This hook runs in the
+    controller, which sees only node ids, so the group is chosen by path."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class ReliabilityInOneWorker(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(RELIABILITY):
+                return "reliability"
+            return super()._split_scope(nodeid)
+
+    return ReliabilityInOneWorker(config, log)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -318,14 +318,22 @@ def _check(page: Page, width: int, name: str) -> list[str]:
     return [f"{name} at {width} px: {problem}" for problem in found["problems"]]
 
 
-@pytest.mark.parametrize("width", [375, 320, 1280])
-def test_every_table_and_chart_fits_the_screen(shared_world: World, browser: Browser, width: int) -> None:
-    world = shared_world
-    states = {
-        "customer": _signed_in(browser, world.base, CUSTOMER),
-        "admin": _signed_in(browser, world.base, ADMIN),
+@pytest.fixture(scope="module")
+def shared_states(shared_world: World, browser: Browser) -> dict[str, Any]:
+    """Who looks at the shared world: the signed-in browser state of each (cookies only, read by
+    each test into contexts of its own), signed in once for the module."""
+    return {
+        "customer": _signed_in(browser, shared_world.base, CUSTOMER),
+        "admin": _signed_in(browser, shared_world.base, ADMIN),
         "nobody": None,
     }
+
+
+@pytest.mark.parametrize("width", [375, 320, 1280])
+def test_every_table_and_chart_fits_the_screen(
+    shared_world: World, shared_states: dict[str, Any], browser: Browser, width: int
+) -> None:
+    world, states = shared_world, shared_states
     problems: list[str] = []
     for name, (who, path) in _pages(world.deployment_id).items():
         context = browser.new_context(viewport={"width": width, "height": 800}, storage_state=states[who])

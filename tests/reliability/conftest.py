@@ -1,8 +1,8 @@
 """Fixtures of the reliability and security suite (issue 9): the control plane's database
 fixtures (SQLite and PostgreSQL, from tests/control) and the log book every test's logs go to.
 
-Under pytest-xdist (``--dist loadgroup``) the whole directory runs in one worker, in file order,
-so the log book holds every line the suite's code wrote when the last test greps it. The scenario
+Under pytest-xdist (``--dist loadgroup`` or ``load``) the whole directory runs in one worker, in
+file order (tests/conftest.py's ``pytest_xdist_make_scheduler``), so the log book holds every line the suite's code wrote when the last test greps it. The scenario
 table is printed by tests/conftest.py."""
 
 from __future__ import annotations

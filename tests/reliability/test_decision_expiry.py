@@ -10,8 +10,11 @@ control plane is ``test_switch_to_off_under_traffic_through_the_real_control_pla
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from modelpilot.schema.wire import DeploymentConfig, RoutingMode
 from tests.proxy.routing.conftest import Harness, StandInControlPlane, _reply, body_for
@@ -112,6 +115,16 @@ class Served:
         return self.proxy.app.config_watcher
 
 
+@pytest.fixture
+def stop_before_engine(harness: Harness, engine: Any) -> Iterator[None]:
+    """Stops the harness's servers (the real control plane on ``engine`` among them, and the proxy
+    polling it) before ``engine`` is disposed: a fixture that needs ``engine`` is torn down first.
+    Otherwise the control plane kept answering the proxy's polls on a disposed engine, whose new
+    pool's PostgreSQL connections were then never closed (ResourceWarnings in later tests)."""
+    yield
+    harness._stack.close()
+
+
 async def served(harness: Harness, settings: Any, engine: Any, new_tenant: Any, email: str) -> Served:
     from modelpilot.control.app import create_app as create_control
 
@@ -130,7 +143,7 @@ async def served(harness: Harness, settings: Any, engine: Any, new_tenant: Any, 
 
 
 async def test_switch_to_off_under_traffic_through_the_real_control_plane(
-    harness: Harness, settings: Any, engine: Any, new_tenant: Any
+    harness: Harness, settings: Any, engine: Any, new_tenant: Any, stop_before_engine: None
 ) -> None:
     """The real control plane (uvicorn on loopback, on the test's database), a real proxy polling
     it every 50 ms, the official SDK: routed answers before; none in shadow mode (which serves the
@@ -179,7 +192,7 @@ async def test_switch_to_off_under_traffic_through_the_real_control_plane(
 
 
 async def test_a_suspension_through_the_real_control_plane_stops_routing(
-    harness: Harness, settings: Any, engine: Any, new_tenant: Any
+    harness: Harness, settings: Any, engine: Any, new_tenant: Any, stop_before_engine: None
 ) -> None:
     """An administrator suspends the account through the real control plane's admin API while its
     proxy serves: the proxy's next config poll gets 403 and nothing is routed after it."""

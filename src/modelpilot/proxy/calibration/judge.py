@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -329,10 +329,15 @@ class UrlEvaluator:
         self.url = url
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self._keeper: AsyncGenerator[None, None] | None = None
 
     async def evaluate(self, case: EvaluationCase, budget: Budget) -> Verdict:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s))
+            # As AiohttpUpstream's: a server run without an ASGI lifespan never calls aclose(),
+            # so the session also closes when its loop finalises this (still live) generator.
+            self._keeper = self._close_with_loop(self._session)
+            await self._keeper.asend(None)
         try:
             async with self._session.post(
                 self.url,
@@ -360,6 +365,14 @@ class UrlEvaluator:
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None:
+            await session.close()
+
+    async def _close_with_loop(self, session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            if self._session is session:
+                self._session = None
             await session.close()
 
 
