@@ -18,7 +18,8 @@ measures. Cases:
 Each case runs in a child process of its own (``--base-src DIR`` runs each case on that source
 tree too, e.g. ``git archive REV src | tar -x -C /tmp/base``, interleaved with this checkout's);
 each figure is the median over ``--rounds`` of the mean CPU time per request of a round
-(``time.process_time``). ``--profile CASE`` prints cProfile's table for one case instead.
+(``time.process_time``). ``--profile CASE [--sort cumulative]`` prints cProfile's table for one
+case instead.
 """
 
 from __future__ import annotations
@@ -204,13 +205,13 @@ async def _measure(case: str, requests: int, rounds: int) -> list[float]:
     return means
 
 
-def _child(case: str, requests: int, rounds: int, profile: bool) -> None:
+def _child(case: str, requests: int, rounds: int, profile: bool, sort: str = "tottime") -> None:
     if profile:
         profiler = cProfile.Profile()
         profiler.enable()
         asyncio.run(_measure(case, requests, 1))
         profiler.disable()
-        pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(int(os.environ.get("BENCH_PROFILE_ROWS", "40")))
+        pstats.Stats(profiler).sort_stats(sort).print_stats(60)
         return
     try:
         import uvloop
@@ -284,11 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--base-src", type=Path, help="also run each case on this source tree")
     parser.add_argument("--profile", choices=CASES, help="print cProfile's table for one case")
+    parser.add_argument(
+        "--sort", default="tottime", help="the profile's order (pstats: tottime, cumulative, ...)"
+    )
     parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     json_flag(parser)
     args = parser.parse_args(argv)
     if args.child or args.profile:
-        _child(args.child or args.profile, args.requests, args.rounds, profile=bool(args.profile))
+        _child(
+            args.child or args.profile, args.requests, args.rounds, profile=bool(args.profile), sort=args.sort
+        )
         return 0
     here = Path(__file__).resolve().parents[1] / "src"
     sources = {"new": here} if args.base_src is None else {"base": args.base_src.resolve(), "new": here}
