@@ -3,11 +3,12 @@
 SQLite in WAL mode copies the log back into the database file (a checkpoint) from whichever
 connection commits when the log has grown past 1,000 pages. For the spool that is the event loop,
 once every ~1,000 requests, and with ``synchronous=NORMAL`` a checkpoint is two fsyncs: a stall
-for every request in flight (measured on the 2-core CI machine: 39-49 ms to checkpoint 5,000
-commits; a one-row upsert commit took 50-58 µs with SQLite's checkpoints and 27-37 µs without). :class:`Checkpointer` turns that off on the spool's connection
-(``wal_autocheckpoint=0``) and runs passive checkpoints from a thread of its own, on a connection
-of its own, while there have been writes. A passive checkpoint never blocks a writer, and the
-fsyncs run without the GIL. Durability is unchanged: a commit is in the log before ``add``
+for every request in flight. Measured on this project's 2-core machine (shared with other work):
+39-49 ms to checkpoint 5,000 commits, and a one-row upsert commit took 50-58 µs with SQLite's
+own checkpoints against 27-37 µs without. :class:`Checkpointer` turns them off on the spool's
+connection (``wal_autocheckpoint=0``) and runs passive checkpoints from a thread of its own, on a
+connection of its own, while there have been writes. A passive checkpoint never blocks a writer,
+and the fsyncs run without the GIL. Durability is unchanged: a commit is in the log before ``add``
 returns; checkpoints only move it into the main file.
 """
 
