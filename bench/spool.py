@@ -1,6 +1,6 @@
 """What committing one request's charge costs, and what a batched spool writer could save.
 
-    python -m bench.spool [--adds 5000] [--rounds 5] [--json]
+    python -m bench.spool [--adds 5000] [--rounds 5] [--pace 1600] [--seconds 4] [--json]
 
 Every metered request commits its charge to the meter spool before its last byte
 (``Spool.add``: one UPSERT in its own transaction, WAL, ``synchronous=NORMAL``). Reported, in
@@ -11,6 +11,10 @@ transaction (what a batched writer that waits for its batch's commit before each
 reach at concurrency 64). The direct cases use the spool's schema and statement (its private
 ``_SCHEMA`` and ``_UPSERT``) on files of their own. Medians over rounds, microseconds per charge; compare the rows, not runs on different
 machines.
+
+Then the stalls a request's commit can meet: ``Spool.add`` at a steady ``--pace`` per second for
+``--seconds`` (the first quarter left out), the percentiles of each call's time. Compare two
+source trees by running this with ``PYTHONPATH`` set to each (e.g. one from ``git archive``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench._harness import bench_parser, emit, json_flag, median, print_table
+from bench._harness import bench_parser, emit, json_flag, median, percentile, print_table
 from modelpilot.proxy import spool as spool_module
 from modelpilot.proxy.accounting import Charge
 from modelpilot.proxy.spool import Spool
@@ -109,6 +113,32 @@ def measure(adds: int, rounds: int) -> dict[str, Any]:
     return {"adds": adds, "rounds": rounds, "median_us": {name: median(v) for name, v in figures.items()}}
 
 
+def paced(pace: float, seconds: float) -> dict[str, float]:
+    """Percentiles (µs) of ``Spool.add`` called ``pace`` times a second for ``seconds``."""
+    charges = [_charge(index) for index in range(200)]
+    timings: list[float] = []
+    with tempfile.TemporaryDirectory() as directory:
+        spool = Spool.open(Path(directory) / "paced.sqlite3")
+        try:
+            started = time.perf_counter()
+            for index in range(int(pace * seconds)):
+                delay = started + index / pace - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                before = time.perf_counter()
+                spool.add(charges[index % len(charges)])
+                timings.append((time.perf_counter() - before) * 1e6)
+        finally:
+            spool.close()
+    steady = timings[len(timings) // 4 :]
+    return {
+        "p50_us": percentile(steady, 50),
+        "p99_us": percentile(steady, 99),
+        "p99_9_us": percentile(steady, 99.9),
+        "max_us": max(steady),
+    }
+
+
 def print_report(result: Mapping[str, Any]) -> None:
     medians = result["median_us"]
     first = next(iter(medians.values()))
@@ -118,15 +148,25 @@ def print_report(result: Mapping[str, Any]) -> None:
         ["case", "µs per charge", "x Spool.add"],
         rows,
     )
+    stalls = result["paced"]
+    print_table(
+        f"Spool.add at {result['pace']:,.0f} a second for {result['seconds']:g} s (after the first quarter)",
+        ["p50 µs", "p99 µs", "p99.9 µs", "max µs"],
+        [[f"{stalls[k]:,.0f}" for k in ("p50_us", "p99_us", "p99_9_us", "max_us")]],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
     parser.add_argument("--adds", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pace", type=float, default=1600, help="Spool.add calls a second in the paced run")
+    parser.add_argument("--seconds", type=float, default=4, help="length of the paced run")
     json_flag(parser)
     args = parser.parse_args(argv)
-    emit(measure(args.adds, args.rounds), as_json=args.json, report=print_report)
+    result = measure(args.adds, args.rounds)
+    result |= {"pace": args.pace, "seconds": args.seconds, "paced": paced(args.pace, args.seconds)}
+    emit(result, as_json=args.json, report=print_report)
     return 0
 
 

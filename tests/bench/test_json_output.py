@@ -171,10 +171,11 @@ def test_profile_proxy() -> None:
 
 
 def test_spool() -> None:
-    result = run_bench("spool", "--adds", "50", "--rounds", "2")
+    result = run_bench("spool", "--adds", "50", "--rounds", "2", "--pace", "200", "--seconds", "0.2")
     assert (result["adds"], result["rounds"]) == (50, 2)
     assert len(result["median_us"]) == 3
     assert all(is_figure(value) for value in result["median_us"].values())
+    assert all(is_figure(value) for value in result["paced"].values())
 
 
 @pytest.mark.slow
