@@ -34,8 +34,6 @@ Durability: WAL with ``synchronous=NORMAL``. Every commit is in the WAL file (th
 before ``add`` returns, so a killed or crashed proxy loses nothing; only an OS crash or power cut
 can lose the last commits before a checkpoint. ``FULL`` would add an fsync per request (0.1 ms to
 several ms depending on the disk) on the event loop, for metering a power cut rarely touches.
-Checkpoints (two fsyncs each) run on a thread of their own, not inside a request's commit
-(``proxy/checkpoints.py``).
 
 The bound: ``max_rows`` counts pending rows plus the rows in unacknowledged batches. At the bound
 the spool stops growing: charges for buckets that already exist are still added (that costs no
@@ -69,7 +67,6 @@ import orjson
 from pydantic import ValidationError
 
 from modelpilot.proxy.accounting import Charge
-from modelpilot.proxy.checkpoints import Checkpointer
 from modelpilot.schema.bucket import BUCKET_KEY, COUNTERS, counter_bound
 from modelpilot.schema.wire import LogBatch, LogRecord, MeterBatch, MeterRow
 
@@ -311,7 +308,6 @@ class Spool:
         self._is_full_logged = False
         self._is_log_full_logged = False
         self._is_closed = False
-        self._checkpointer: Checkpointer | None = None
         with self._lock:
             self._rows = self._count_rows()
             self._logs = self._count_logs()
@@ -340,10 +336,6 @@ class Spool:
             _add_missing_columns(connection)
             _add_deployment(connection, deployment)
             spool = cls(connection, max_rows=max_rows, deployment=deployment, lock=lock)
-            # Checkpoints run on a thread of their own (proxy/checkpoints.py), never on a commit.
-            connection.execute("PRAGMA wal_autocheckpoint=0")
-            spool._checkpointer = Checkpointer(path, lambda: connection.total_changes)
-            spool._checkpointer.start()
         except BaseException:
             connection.close()
             os.close(lock)
@@ -359,13 +351,10 @@ class Spool:
         return spool
 
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
         with self._lock:
             if self._is_closed:
                 return
             self._is_closed = True
-            # The last connection to close checkpoints what is left and removes the log.
             self._db.close()
             if self._lock_descriptor is not None:
                 os.close(self._lock_descriptor)
