@@ -502,10 +502,7 @@ class Spool:
                 return None
             batch_id = str(uuid.uuid4())
             batch = MeterBatch(batch_id=batch_id, rows=rows)
-            db.execute(
-                "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows) VALUES (?, ?, ?, ?, ?)",
-                (self.deployment, _METER, batch_id, batch.model_dump_json(), len(rowids)),
-            )
+            self._enqueue(db, _METER, batch, spool_rows=len(rowids))
             db.executemany("DELETE FROM pending WHERE rowid = ?", [(rowid,) for rowid in rowids])
         return OutgoingBatch(batch_id, batch)
 
@@ -540,10 +537,7 @@ class Spool:
                 return None
             batch_id = str(uuid.uuid4())
             batch = LogBatch(batch_id=batch_id, records=records)
-            db.execute(
-                "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows) VALUES (?, ?, ?, ?, ?)",
-                (self.deployment, _LOGS, batch_id, batch.model_dump_json(), len(records)),
-            )
+            self._enqueue(db, _LOGS, batch, spool_rows=len(records))
         return OutgoingBatch(batch_id, batch)
 
     def _reject(
@@ -616,12 +610,25 @@ class Spool:
                     if kind == _METER
                     else LogBatch(batch_id=part_id, records=part)
                 )
-                db.execute(
-                    "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows, parked_reason) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (self.deployment, kind, part_id, part_batch.model_dump_json(), rows, parked),
-                )
+                self._enqueue(db, kind, part_batch, spool_rows=rows, parked_reason=parked)
         return True
+
+    def _enqueue(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        batch: MeterBatch | LogBatch,
+        *,
+        spool_rows: int,
+        parked_reason: str | None = None,
+    ) -> None:
+        """Put ``batch`` in the outbox (to be sent, or parked with ``parked_reason``), holding
+        ``spool_rows`` of the bound."""
+        db.execute(
+            "INSERT INTO outbox (deployment, kind, batch_id, body, spool_rows, parked_reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (self.deployment, kind, batch.batch_id, batch.model_dump_json(), spool_rows, parked_reason),
+        )
 
     def unpark_all(self) -> int:
         """Make parked batches sendable again; returns how many there were."""
