@@ -1,7 +1,7 @@
 """What the proxy's request features cost per request, by request size.
 
     python -m bench.features [--tokens 1000 4000 16000 100000 400000] [--varied 4000]
-        [--agent-turns 10 150] [--repeat 30] [--json]
+        [--agent-turns 10 150] [--real TABLE [--real-requests 40]] [--repeat 30] [--json]
 
 For each size, a Messages request whose last user turn holds about that many tokens of prose and
 code (4 characters a token, the proxy's own estimate) is turned into its ``/v1/route`` request the
@@ -10,14 +10,20 @@ already a dict; feature extraction, category, difficulty), and again with a trai
 (``build_route_request(document, learner)``: its example and score on top, as the proxy does
 with one). Reported per size: the median and p99
 over ``--repeat`` calls, and the median per 1,000 estimated tokens, which stays flat when the cost
-is linear. In-process timing on one core: other work on the machine moves these figures less than
+is linear. ``--real TABLE`` adds requests of real text: ``--real-requests`` distinct requests of about
+4,000 tokens each, every one the prompts of consecutive rows of an outcome table (e.g.
+``../shared/data/routing/routerarena_sub10.jsonl``) in file order, each measured as first seen;
+natural prose between the repeated paragraph of "prose" and the every-word-distinct "varied".
+In-process timing on one core: other work on the machine moves these figures less than
 those of the HTTP benchmarks, but compare rows within one run.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bench._harness import bench_parser, emit, json_flag, median, percentile, print_table
@@ -107,6 +113,43 @@ def agent_request(turns: int, tools: int = 25) -> dict[str, Any]:
     }
 
 
+def _prompt_text(request: dict[str, Any]) -> str:
+    content = request["messages"][-1]["content"]
+    if isinstance(content, str):
+        return content
+    return "\n".join(block.get("text", "") for block in content if isinstance(block, dict))
+
+
+def real_requests(table: Path, count: int, tokens: int = 4000) -> list[dict[str, Any]]:
+    """``count`` single-turn requests of about ``tokens`` tokens each, every one the prompts of
+    consecutive rows of ``table`` (in file order) joined by blank lines."""
+    chars = tokens * 7 // 2  # the proxy's own estimate: 3.5 characters a token
+    requests: list[dict[str, Any]] = []
+    parts: list[str] = []
+    size = 0
+    with table.open(encoding="utf-8") as handle:
+        for line in handle:
+            if len(requests) == count:
+                break
+            if not line.strip():
+                continue
+            text = _prompt_text(json.loads(line)["request"])
+            parts.append(text)
+            size += len(text) + 2
+            if size >= chars:
+                requests.append(
+                    {
+                        "model": "claude-sonnet-4-6",
+                        "max_tokens": 1024,
+                        "messages": [{"role": "user", "content": "\n\n".join(parts)[:chars]}],
+                    }
+                )
+                parts, size = [], 0
+    if len(requests) < count:
+        raise SystemExit(f"{table} holds text for {len(requests)} requests of {tokens} tokens, not {count}")
+    return requests
+
+
 def forget_kept() -> None:
     """Empty what feature extraction keeps between requests: the next call sees a new request."""
     TOOL_TALLIES.clear()
@@ -133,7 +176,11 @@ def trained_learner() -> LocalLearner:
 
 
 def measure(
-    sizes: list[int], repeat: int, varied: list[int] | None = None, agent_turns: list[int] | None = None
+    sizes: list[int],
+    repeat: int,
+    varied: list[int] | None = None,
+    agent_turns: list[int] | None = None,
+    real: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     extract_features(request_of(100))  # load the shipped weights once, outside the timings
     learner = trained_learner()
@@ -149,10 +196,14 @@ def measure(
             (turns, "agent", agent_request(turns)),
             (turns, "agent, nothing kept", agent_request(turns)),
         ]
-    for tokens, text, document in cases:
+    # Real text: each of the distinct requests in turn, ``repeat`` calls in all.
+    real_cases = [(4000, f"real text ({len(real)} requests)", real)] if real else []
+    for tokens, text, documents in [(t, x, [d]) for t, x, d in cases] + real_cases:
         timings = []
         learned_timings = []
-        for _ in range(repeat):
+        estimates = []
+        for call in range(repeat):
+            document = documents[call % len(documents)]
             if text != "agent":
                 forget_kept()
             started = time.perf_counter()
@@ -163,9 +214,10 @@ def measure(
                 forget_kept()
             learned = build_route_request(document, learner)
             learned_timings.append((time.perf_counter() - started) * 1e6)
-        assert request is not None and learned is not None
-        assert learned.features.learned_acceptable is not None
-        estimate = request.features.input_tokens_estimate
+            assert request is not None and learned is not None
+            assert learned.features.learned_acceptable is not None
+            estimates.append(request.features.input_tokens_estimate)
+        estimate = round(median(estimates))
         rows.append(
             {
                 "tokens": tokens,
@@ -224,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
         default=[10, 150],
         help="turns of the Claude Code-shaped case (25 tools, a tool call and result per turn)",
     )
+    parser.add_argument("--real", type=Path, help="an outcome table whose prompts make the real-text case")
+    parser.add_argument("--real-requests", type=int, default=40, help="distinct real-text requests")
     json_flag(parser)
     args = parser.parse_args(argv)
+    real = real_requests(args.real, args.real_requests) if args.real else None
     emit(
-        measure(args.tokens, args.repeat, args.varied, args.agent_turns),
+        measure(args.tokens, args.repeat, args.varied, args.agent_turns, real),
         as_json=args.json,
         report=print_report,
     )

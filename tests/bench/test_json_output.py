@@ -138,16 +138,23 @@ def test_routing_faults() -> None:
 
 
 @pytest.mark.slow
-def test_features() -> None:
-    result = run_bench("features", "--tokens", "100", "4000", "--repeat", "2", "--agent-turns", "3")
+def test_features(tmp_path: Path) -> None:
+    # An outcome table's shape (one request a row): 3 requests of ~4,000 tokens take 21 of its rows.
+    table = tmp_path / "table.jsonl"
+    prompt = "Which of these ledger entries is out of balance, and by how much? Entry 17 shows 4,310. " * 25
+    rows = [{"id": str(i), "request": {"messages": [{"role": "user", "content": prompt}]}} for i in range(30)]
+    table.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    args = ["--tokens", "100", "4000", "--repeat", "3", "--agent-turns", "3"]
+    result = run_bench("features", *args, "--real", str(table), "--real-requests", "3")
     # Prose at each size, plus the worst case the learner reads (all-distinct words) at the largest,
-    # and an agent's conversation with its tools' tally kept and walked anew.
+    # an agent's conversation with its tools' tally kept and walked anew, and real text.
     assert [(row["tokens"], row["text"]) for row in result["rows"]] == [
         (100, "prose"),
         (4000, "prose"),
         (4000, "varied"),
         (3, "agent"),
         (3, "agent, nothing kept"),
+        (4000, "real text (3 requests)"),
     ]
     for row in result["rows"]:
         assert row["input_tokens_estimate"] >= row["tokens"] * 0.5

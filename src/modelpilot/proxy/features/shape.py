@@ -326,11 +326,13 @@ def walk_request(body: dict[str, Any]) -> RequestShape:
     for message in message_list:
         if not isinstance(message, dict):
             continue
-        before = conversation.tokens
-        _walk_content(message.get("content"), conversation)
         if message.get("role") == "user":
+            before = conversation.tokens
+            _walk_content(message.get("content"), conversation)
             user_turns += 1
             last_user_tokens = conversation.tokens - before
+        else:
+            _walk_content(message.get("content"), conversation)
 
     user_text = ""
     user_text_chars = 0

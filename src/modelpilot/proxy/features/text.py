@@ -155,17 +155,41 @@ def hash_bigrams(unigrams: list[int]) -> list[int]:
     return [(a * _MIX + b) & _MASK32 for a, b in zip(unigrams, unigrams[1:], strict=False)]
 
 
+def _grouped(symbols: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``symbols`` grouped under a common prefix found in several of them ("\\" of "\\frac" and
+    "\\sqrt", "how " of "how many" and "how far"), so that a text without the prefix costs one
+    substring scan for the whole group instead of one per symbol."""
+    groups: dict[str, list[str]] = {}
+    for symbol in symbols:
+        prefix = next((p for p in _SYMBOL_PREFIXES if symbol.startswith(p) and symbol != p), symbol)
+        groups.setdefault(prefix, []).append(symbol)
+    # A group whose prefix is a symbol itself is found by the prefix's scan alone.
+    return tuple((prefix, () if prefix in members else tuple(members)) for prefix, members in groups.items())
+
+
+_SYMBOL_PREFIXES = ("\\", "how ", "what ", ")")
+_CODE_SYMBOL_GROUPS = _grouped(_CODE_SYMBOLS)
+_MATH_SYMBOL_GROUPS = _grouped(_MATH_SYMBOLS)
+
+
+def _has_symbol(lowered: str, groups: tuple[tuple[str, tuple[str, ...]], ...]) -> bool:
+    for prefix, members in groups:
+        if prefix in lowered and (not members or any(symbol in lowered for symbol in members)):
+            return True
+    return False
+
+
 def has_code(lowered: str, word_set: frozenset[str]) -> bool:
     """Whether lowercased ``lowered`` (whose words are ``word_set``) looks like it contains or
     asks for source code."""
-    return not _CODE_WORDS.isdisjoint(word_set) or any(symbol in lowered for symbol in _CODE_SYMBOLS)
+    return not _CODE_WORDS.isdisjoint(word_set) or _has_symbol(lowered, _CODE_SYMBOL_GROUPS)
 
 
 def has_math(lowered: str, word_set: frozenset[str]) -> bool:
     """Whether lowercased ``lowered`` (whose words are ``word_set``) looks like mathematics."""
     return (
         not _MATH_WORDS.isdisjoint(word_set)
-        or any(symbol in lowered for symbol in _MATH_SYMBOLS)
+        or _has_symbol(lowered, _MATH_SYMBOL_GROUPS)
         or _has_arithmetic(lowered)
     )
 
