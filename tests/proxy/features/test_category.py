@@ -295,3 +295,69 @@ def test_a_schema_of_labels_only_reads_as_classification() -> None:
 def test_a_quiz_item_without_a_question_mark_is_still_a_question() -> None:
     item = "The anatomic location of the spinal canal is\nA. caudal\nB. dorsal\nC. frontal\nD. transverse\nAnswer:"
     assert extract_features(body(user(item), max_tokens=16)).category is Category.QA
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        (
+            "Übersetzen Sie bitte diesen Absatz ins Englische: Die Lieferung kommt morgen.",
+            Category.TRANSLATION,
+        ),
+        ("Traduis cette phrase en italien : le train part à midi.", Category.TRANSLATION),
+        ("请把这句话翻译成德语：我们明天上午十点开会。", Category.TRANSLATION),
+        ("次のメールを英語に訳してください：来週の打ち合わせは中止になりました。", Category.TRANSLATION),
+        (
+            "Resume en tres frases este informe: las ventas crecieron un 4 % en el trimestre...",
+            Category.SUMMARIZATION,
+        ),
+        (
+            "Kannst du die Zusammenfassung dieses Protokolls schreiben? Anwesend waren ...",
+            Category.SUMMARIZATION,
+        ),
+        ("请总结这篇文章的要点：随着远程办公的普及，越来越多的公司开始……", Category.SUMMARIZATION),
+        ("Réécris ce mail pour qu'il soit plus chaleureux : « Merci de me rappeler. »", Category.REWRITING),
+        (
+            "Extrae las fechas y los importes de esta factura: 3 de mayo, 120 €; 9 de mayo, 80 €.",
+            Category.EXTRACTION,
+        ),
+        ("从这段文字中抽取所有公司名称：华为和小米在深圳发布了新手机。", Category.EXTRACTION),
+        ("Klassifiziere diese Bewertung: „Der Akku hält kaum einen Tag.“", Category.CLASSIFICATION),
+        ("Berechne die Fläche eines Kreises mit dem Radius 4 cm.", Category.MATH),
+        ("Schreibe ein Gedicht über den ersten Schnee in Berlin.", Category.CREATIVE_WRITING),
+        ("Put together a packing list for a week of sailing in Croatia.", Category.OTHER),
+        ("Plan an itinerary for two days in Kyoto with kids.", Category.OTHER),
+    ],
+)
+def test_tasks_named_in_other_languages_and_plans(prompt: str, expected: Category) -> None:
+    assert extract_features(body(user(prompt))).category is expected
+
+
+def test_phrases_of_unspaced_scripts_are_found_inside_words_and_only_in_non_ascii_text() -> None:
+    # "번역해 줘" carries its ending in the same word as the phrase "번역" (translation).
+    assert (
+        extract_features(body(user("이 문장을 영어로 번역해 줘: 내일 만나요."))).category
+        is Category.TRANSLATION
+    )
+    # The rules' phrases of other languages are whole words: "calculate" is not Spanish "calcula".
+    assert (
+        extract_features(body(user("Calculate the reading age of this text."))).category is not Category.MATH
+    )
+
+
+def test_greetings_in_other_languages_are_chat() -> None:
+    for greeting in ("Hola, ¿qué tal todo?", "Salut ! Ça va ?", "Na, wie geht's dir heute?"):
+        assert extract_features(body(user(greeting))).category is Category.CHAT, greeting
+
+
+def test_a_task_told_as_news_in_the_first_turn_is_the_conversations_task() -> None:
+    poem = [
+        user("I want to write a poem for my sister's fortieth birthday."),
+        assistant("Happy to help! Tell me something about her."),
+    ]
+    assert (
+        extract_features(body(*poem, user("she runs marathons and bakes terrible bread"))).category
+        is Category.CREATIVE_WRITING
+    )
+    derivative = [user("Differentiate f(x) = x^2 sin(x)"), assistant("f'(x) = 2x sin(x) + x^2 cos(x)")]
+    assert extract_features(body(*derivative, user("and the integral?"))).category is Category.MATH

@@ -87,8 +87,13 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     flags = inputs.flags
     uses_tools = flags.has_tools and (shape.tool_result_count > 0 or not flags.tool_choice_forced)
     in_conversation = (shape.user_turns > 1 or inputs.is_conversational) and not uses_tools
-    if in_conversation and not (inputs.has_code or inputs.has_math):
-        return _conversation_task(inputs.first_turn, model) or Category.CHAT
+    if in_conversation:
+        task = _conversation_task(inputs.first_turn, model)
+        if not (inputs.has_code or inputs.has_math):
+            return task or Category.CHAT
+        if task in (Category.CODE, Category.MATH):
+            # "now the second derivative" after "Find the derivative of ...".
+            return task
     if 0 < inputs.max_tokens <= _LABEL_MAX_TOKENS and not (uses_tools or flags.tool_choice_forced):
         # Room for a label and nothing more: the caller wants a verdict on the text.
         return Category.CLASSIFICATION
@@ -120,16 +125,20 @@ def _conversation_task(first: TextInputs | None, model: CategoryModel) -> Catego
     """The task a follow-up turn refines, as its conversation's first turn names it ("Write a
     Python function ...", a triangle's area, "For each comment, answer praise or complaint"), or
     None for a conversation that opened with talk ("I'm planning a weekend in Lisbon.")."""
-    if first is None or first.is_conversational or first.is_chatter_text:
+    if first is None:
         return None
+    # An explicit ask is the task even when told as news ("I want to write a poem for my wife",
+    # "I'm going to Madrid and need a few phrases in Spanish").
     if first.rule_category is not None:
         return first.rule_category
+    if first.is_creative and not first.has_code:
+        return Category.CREATIVE_WRITING
+    if first.is_conversational or first.is_chatter_text:
+        return None
     if first.has_code:
         return Category.CODE
     if first.has_math:
         return Category.MATH
-    if first.is_creative:
-        return Category.CREATIVE_WRITING
     if first.word_hashes:
         predicted, probability = model.ranked(list(first.word_hashes))[0]
         if probability >= _SURE and predicted not in (Category.CREATIVE_WRITING, Category.AGENTIC):

@@ -45,17 +45,28 @@ def _is_bounded(text: str, marker: str) -> bool:
 _SCREEN_MIN_PHRASES = 5
 
 
+def _is_unspaced(marker: str) -> bool:
+    """Whether ``marker`` is written in a script from Devanagari on (Chinese, Japanese, Korean,
+    Thai, ...): words there are not separated by spaces, or carry their endings in the same
+    word ("번역해"), so such a phrase is found as a plain substring."""
+    return any(ord(character) >= 0x0900 for character in marker)
+
+
 class _Markers:
     """Phrases indexed by their first word, so that a text is searched only for the phrases whose
     first word it contains: one set intersection instead of a substring scan per phrase (the
-    rules hold a few hundred phrases and run on every request)."""
+    rules hold a few hundred phrases and run on every request). Phrases in unspaced scripts are
+    looked for only in a text that is not pure ASCII."""
 
-    __slots__ = ("_by_word", "_screens", "_unkeyed", "_words")
+    __slots__ = ("_by_word", "_screens", "_unkeyed", "_unspaced", "_words")
 
     def __init__(self, markers: tuple[str, ...]) -> None:
         by_word: dict[str, list[str]] = {}
         unkeyed: list[str] = []
+        self._unspaced = tuple(marker for marker in markers if _is_unspaced(marker))
         for marker in markers:
+            if _is_unspaced(marker):
+                continue
             if marker[0].isalnum():
                 by_word.setdefault(marker.split()[0].strip(_EDGE_PUNCTUATION), []).append(marker)
             else:
@@ -80,7 +91,11 @@ class _Markers:
             for marker in self._by_word[word]:
                 if marker in text and _is_bounded(text, marker):
                     return True
-        return any(marker in text and _is_bounded(text, marker) for marker in self._unkeyed)
+        if any(marker in text and _is_bounded(text, marker) for marker in self._unkeyed):
+            return True
+        return (
+            bool(self._unspaced) and not text.isascii() and any(marker in text for marker in self._unspaced)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +195,40 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             # "Give me the Japanese for 'thank you'", "the Mandarin (simplified) for: ..."
             *(f"the {language} for" for language in _LANGUAGES),
             *(f"the {language} (" for language in _LANGUAGES),
+            # Other languages: German, French, Spanish, Italian, Portuguese, Dutch, Polish,
+            # Russian; then scripts written without spaces, matched as substrings (see _Markers).
+            "übersetzen",
+            "übersetzung",
+            "ins englische",
+            "ins deutsche",
+            "traduire",
+            "traduction",
+            "traducir",
+            "traducción",
+            "al inglés",
+            "al español",
+            "traduci",
+            "tradurre",
+            "in inglese",
+            "traduza",
+            "traduzir",
+            "tradução",
+            "para o inglês",
+            "vertaal",
+            "vertaling",
+            "przetłumacz",
+            "na angielski",
+            "переведи",
+            "перевести",
+            "перевод",
+            "на английский",
+            "訳して",
+            "翻訳",
+            "翻译",
+            "翻譯",
+            "译成",
+            "번역",
+            "अनुवाद",
         ),
     ),
     (
@@ -219,6 +268,42 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "is this document about",
             "is this article about",
             "is this email about",
+            "synopsis of this",
+            "synopsis of the",
+            "zusammenfassen",
+            "zusammenfassung",
+            "fasse den",
+            "fasse die",
+            "fasse das",
+            "fass den",
+            "fass die",
+            "fass das",
+            "worum es",
+            "résume",
+            "résumer",
+            "resume en",
+            "resume la",
+            "resume el",
+            "resume este",
+            "resume esta",
+            "resúmeme",
+            "un resumen",
+            "riassumi",
+            "riassunto",
+            "resuma",
+            "resumo",
+            "vat samen",
+            "samenvatting",
+            "streść",
+            "podsumuj",
+            "перескажи",
+            "кратко изложи",
+            "要約",
+            "まとめて",
+            "总结",
+            "摘要",
+            "요약",
+            "सारांश",
         ),
     ),
     (
@@ -280,6 +365,35 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "shorter please",
             "shorter, please",
             "a bit firmer",
+            "soften this",
+            "soften the",
+            "copy editor",
+            "copy-edit",
+            "copyedit",
+            "simplify the wording",
+            "simplify the language",
+            "umformulieren",
+            "formuliere",
+            "umschreiben",
+            "reformule",
+            "reformuler",
+            "réécris",
+            "réécrire",
+            "reescribe",
+            "reformula",
+            "riscrivi",
+            "riformula",
+            "reescreva",
+            "herschrijf",
+            "herformuleer",
+            "przepisz",
+            "перепиши",
+            "перефразируй",
+            "書き直して",
+            "言い換え",
+            "改写",
+            "润色",
+            "다시 써",
         ),
     ),
     (
@@ -320,6 +434,24 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "requested in this",
             "a table with columns",
             "into a table",
+            "as a json",
+            "json array",
+            "extrahiere",
+            "extrahieren",
+            "extrais",
+            "extraire",
+            "extrae",
+            "extraer",
+            "estrai",
+            "extraia",
+            "extrair",
+            "wyodrębnij",
+            "извлеки",
+            "抽出",
+            "抜き出して",
+            "提取",
+            "抽取",
+            "추출",
         ),
     ),
     (
@@ -373,6 +505,30 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "is this message",
             "is this review",
             "is this comment",
+            "what genre",
+            "which genre",
+            "klassifiziere",
+            "klassifizieren",
+            "kategorisiere",
+            "kategorisieren",
+            "positiv oder negativ",
+            "classifie",
+            "catégorise",
+            "positif ou négatif",
+            "positive ou négative",
+            "clasifica",
+            "categoriza",
+            "positiva o negativa",
+            "positivo o negativo",
+            "classifica",
+            "classifique",
+            "positivo ou negativo",
+            "classificeer",
+            "sklasyfikuj",
+            "классифицируй",
+            "分類",
+            "分类",
+            "분류",
         ),
     ),
     (
@@ -435,6 +591,24 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "always tell the truth",
             "knaves",
             "cross a river",
+            "exactly one of these",
+            "premise 1",
+            "valid or not",
+            "valid or invalid",
+            "poke holes",
+            "devil's advocate",
+            "smarter bet",
+            "razona",
+            "pros y contras",
+            "pros y los contras",
+            "ventajas y desventajas",
+            "vor- und nachteile",
+            "avantages et inconvénients",
+            "pro e contro",
+            "плюсы и минусы",
+            "メリットとデメリット",
+            "优缺点",
+            "利弊",
         ),
     ),
     (
@@ -451,6 +625,9 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "typeerror",
             "select * from",
             "this query",
+            "unit tests for",
+            "unit test for",
+            "-skript",
         ),
     ),
     (
@@ -463,6 +640,19 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "prime factor",
             "square root of",
             "factorial of",
+            "factorise",
+            "factorize",
+            "combien font",
+            "combien fait",
+            "berechne",
+            "volumen einer",
+            "calcule",
+            "calcula",
+            "calcola",
+            "вычисли",
+            "посчитай",
+            "計算して",
+            "计算",
         ),
     ),
     (
@@ -476,6 +666,30 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "according to the context",
             "based on the documentation",
             "based on the document",
+        ),
+    ),
+    (
+        # Plans, lists and recommendations: real tasks that no other category names.
+        Category.OTHER,
+        (
+            "itinerary",
+            "packing list",
+            "meal plan",
+            "workout plan",
+            "training plan",
+            "study plan",
+            "an agenda",
+            "agenda for",
+            "a checklist",
+            "gift ideas",
+            "quiz questions",
+            "interview questions",
+            "recommend five",
+            "recommend three",
+            "recommend some",
+            "recommend a few",
+            "packliste",
+            "reiseplan",
         ),
     ),
 )
@@ -546,6 +760,15 @@ _CREATIVE_MARKERS = _Markers(
         "story ideas",
         "plot for a",
         "jingle for",
+        "villain monologue",
+        "monologue for",
+        "gedicht",
+        "poème",
+        "poema",
+        "poesia",
+        "стихотворение",
+        "詩を",
+        "写一首诗",
     )
 )
 _CREATIVE_VERBS = _Markers(
@@ -563,6 +786,15 @@ _CREATIVE_VERBS = _Markers(
         "make up",
         "generate",
         "pitch",
+        "schreib",
+        "schreibe",
+        "écris",
+        "escribe",
+        "scrivi",
+        "escreva",
+        "напиши",
+        "書いて",
+        "写一",
     )
 )
 _GREETINGS = (
@@ -580,6 +812,14 @@ _GREETINGS = (
     "cool",
     "great",
     "bye",
+    "hallo",
+    "coucou",
+    "salut",
+    "bonjour",
+    "hola",
+    "ciao",
+    "olá",
+    "привет",
 )
 # Conversation with the assistant itself rather than a task: a persona in the system prompt, or
 # the user talking to it, about it, or about their own day.
@@ -613,6 +853,13 @@ _TALK_MARKERS = _Markers(
         "are you a bot",
         "are you a robot",
         "do you ever",
+        "wie geht's",
+        "wie geht es dir",
+        "ça va",
+        "qué tal",
+        "come stai",
+        "tudo bem",
+        "как дела",
     )
 )
 # Starts of a turn where the user tells rather than asks: "I finally finished...", "My dog...".
