@@ -31,7 +31,7 @@ from bench._harness import emit, json_flag, print_table
 from modelpilot.proxy.features import extract_features
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "tests/proxy/features/data/live_shaped.jsonl"
-SPLITS = ("dev", "holdout", "holdout2", "holdout3", "all")
+SPLITS = ("dev", "holdout", "holdout2", "holdout3", "tune4", "holdout4", "all")
 
 
 @dataclass(frozen=True, slots=True)

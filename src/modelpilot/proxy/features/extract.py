@@ -31,6 +31,8 @@ _WORD_PROBLEM_NUMBERS = 3
 _QUESTION_MAX_CHARS = 160
 # A max_tokens this small leaves room for a label ("spam", "billing", "yes") and nothing more.
 _LABEL_MAX_TOKENS = 8
+# Tasks whose answer is a function of a given text, which a follow-up may refine.
+_TRANSFORMS = (Category.SUMMARIZATION, Category.TRANSLATION, Category.EXTRACTION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +79,21 @@ def choose_category(inputs: ModelInputs, model: CategoryModel) -> Category:
     "qa" whatever instruction it cannot place, so a learned "qa" needs a question (or a sure
     classifier), and a response schema that admits only labels is classification.
     """
+    shape = inputs.shape
+    flags = inputs.flags
+    uses_tools = flags.has_tools and (shape.tool_result_count > 0 or not flags.tool_choice_forced)
+    if inputs.rule_category is Category.REWRITING and shape.user_turns > 1 and not uses_tools:
+        # "now make it shorter" after "Summarize this for our newsletter" still summarizes the
+        # source; after "Write a tagline" it rewrites the tagline.
+        task = _conversation_task(inputs.first_turn, model)
+        if task in _TRANSFORMS:
+            return task
     if inputs.rule_category is not None:
         return inputs.rule_category
     if inputs.is_chatter:
         return Category.CHAT
     if inputs.is_creative and not inputs.has_code:
         return Category.CREATIVE_WRITING
-    shape = inputs.shape
-    flags = inputs.flags
-    uses_tools = flags.has_tools and (shape.tool_result_count > 0 or not flags.tool_choice_forced)
     in_conversation = (shape.user_turns > 1 or inputs.is_conversational) and not uses_tools
     if in_conversation:
         task = _conversation_task(inputs.first_turn, model)

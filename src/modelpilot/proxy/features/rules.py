@@ -22,12 +22,13 @@ from modelpilot.schema.wire import Category
 _EDGE_PUNCTUATION = ".,;:!?\"'()[]{}<>*`"
 
 
-def _is_bounded(text: str, marker: str) -> bool:
+def _is_bounded(text: str, marker: str, *, stem: bool = False) -> bool:
     """Whether ``marker`` occurs in ``text`` as whole words ("a toast for" but not "a toaster
-    for", "lol" but not "lollies"). A marker that starts or ends with punctuation or a space
-    ("? justify", "fields:") is bounded by that character itself."""
+    for", "lol" but not "lollies"), or as the start of a word for a ``stem`` ("übersetz" of
+    "übersetzen"). A marker that starts or ends with punctuation or a space ("? justify",
+    "fields:") is bounded by that character itself."""
     check_start = marker[0].isalnum()
-    check_end = marker[-1].isalnum()
+    check_end = marker[-1].isalnum() and not stem
     start = text.find(marker)
     while start >= 0:
         end = start + len(marker)
@@ -45,6 +46,17 @@ def _is_bounded(text: str, marker: str) -> bool:
 _SCREEN_MIN_PHRASES = 5
 
 
+# Words of English that other languages written in the Latin script do not use: a text holding
+# none of them is read for the stems of other languages' task verbs.
+_ENGLISH_WORDS = frozenset(
+    ("the", "and", "of", "to", "you", "this", "that", "with", "for", "please", "what", "how", "can")
+    + ("my", "it", "your", "are", "be", "have", "these", "from", "into", "about", "write", "give")
+)
+#: Marks a stem among the phrases: "übersetz*" is found at the start of any word ("übersetzen",
+#: "übersetze", "Übersetzung"), where a phrase must be whole words.
+STEM = "*"
+
+
 def _is_unspaced(marker: str) -> bool:
     """Whether ``marker`` is written in a script from Devanagari on (Chinese, Japanese, Korean,
     Thai, ...): words there are not separated by spaces, or carry their endings in the same
@@ -56,16 +68,18 @@ class _Markers:
     """Phrases indexed by their first word, so that a text is searched only for the phrases whose
     first word it contains: one set intersection instead of a substring scan per phrase (the
     rules hold a few hundred phrases and run on every request). Phrases in unspaced scripts are
-    looked for only in a text that is not pure ASCII."""
+    looked for only in a text that is not pure ASCII, and stems (other languages' inflected
+    verbs) only in a text without English words."""
 
-    __slots__ = ("_by_word", "_screens", "_unkeyed", "_unspaced", "_words")
+    __slots__ = ("_by_word", "_screens", "_stems", "_unkeyed", "_unspaced", "_words")
 
     def __init__(self, markers: tuple[str, ...]) -> None:
         by_word: dict[str, list[str]] = {}
         unkeyed: list[str] = []
         self._unspaced = tuple(marker for marker in markers if _is_unspaced(marker))
+        self._stems = tuple(marker.removesuffix(STEM) for marker in markers if marker.endswith(STEM))
         for marker in markers:
-            if _is_unspaced(marker):
+            if _is_unspaced(marker) or marker.endswith(STEM):
                 continue
             if marker[0].isalnum():
                 by_word.setdefault(marker.split()[0].strip(_EDGE_PUNCTUATION), []).append(marker)
@@ -92,6 +106,12 @@ class _Markers:
                 if marker in text and _is_bounded(text, marker):
                     return True
         if any(marker in text and _is_bounded(text, marker) for marker in self._unkeyed):
+            return True
+        if (
+            self._stems
+            and _ENGLISH_WORDS.isdisjoint(words)
+            and any(stem in text and _is_bounded(text, stem, stem=True) for stem in self._stems)
+        ):
             return True
         return (
             bool(self._unspaced) and not text.isascii() and any(marker in text for marker in self._unspaced)
@@ -229,6 +249,14 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "译成",
             "번역",
             "अनुवाद",
+            "übersetz*",
+            "vertal*",
+            "vertaal*",
+            "tradu*",
+            "tłumacz*",
+            "przetłumacz*",
+            "переведи*",
+            "перевод*",
         ),
     ),
     (
@@ -260,6 +288,8 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "recap this",
             "recap of this",
             "boil it down",
+            "boil this",
+            "boil down",
             "brief overview",
             "an abstract",
             "a synopsis",
@@ -304,6 +334,16 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "摘要",
             "요약",
             "सारांश",
+            "zusammenfass*",
+            "resum*",
+            "résum*",
+            "riassum*",
+            "samenvat*",
+            "streszcz*",
+            "podsumow*",
+            "podsumuj*",
+            "резюм*",
+            "перескаж*",
         ),
     ),
     (
@@ -394,6 +434,28 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "改写",
             "润色",
             "다시 써",
+            "umformulier*",
+            "umschreib*",
+            "reformul*",
+            "réécri*",
+            "reescrib*",
+            "riscriv*",
+            "reescrev*",
+            "herschrijf*",
+            "herformul*",
+            "przepisz*",
+            "перепиш*",
+            "перефраз*",
+            "più formale",
+            "più professionale",
+            "más formal",
+            "más profesional",
+            "plus formel",
+            "plus professionnel",
+            "plus poli",
+            "formeller",
+            "höflicher",
+            "freundlicher",
         ),
     ),
     (
@@ -452,6 +514,18 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "提取",
             "抽取",
             "추출",
+            "extrahier*",
+            "extrai*",
+            "extrae*",
+            "extraer*",
+            "estrai*",
+            "estrarre*",
+            "sácame",
+            "wyodrębni*",
+            "извлек*",
+            "извлеч*",
+            "as a table",
+            "column table",
         ),
     ),
     (
@@ -529,6 +603,17 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "分類",
             "分类",
             "분류",
+            "moderation",
+            "klassifizier*",
+            "kategorisier*",
+            "classifi*",
+            "clasific*",
+            "categori*",
+            "catégori*",
+            "sklasyfik*",
+            "классифиц*",
+            "positiv, negativ",
+            "positief of negatief",
         ),
     ),
     (
@@ -609,6 +694,12 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "メリットとデメリット",
             "优缺点",
             "利弊",
+            "wrong with the reasoning",
+            "flaw in the",
+            "flaws in the",
+            "this argument",
+            "begründ*",
+            "argumentier*",
         ),
     ),
     (
@@ -653,6 +744,23 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "посчитай",
             "計算して",
             "计算",
+            "berechn*",
+            "calcul*",
+            "calcol*",
+            "oblicz*",
+            "вычисл*",
+            "посчита*",
+            "resuelv*",
+            "résou*",
+            "risolv*",
+            "löse*",
+            "wahrscheinlichkeit*",
+            "probabilit*",
+            "ecuaci*",
+            "équation*",
+            "gleichung*",
+            "हल कीजिए",
+            "हल करें",
         ),
     ),
     (
@@ -769,6 +877,17 @@ _CREATIVE_MARKERS = _Markers(
         "стихотворение",
         "詩を",
         "写一首诗",
+        "brand names",
+        "possible names",
+        "name ideas",
+        "a toast",
+        "the narrator of",
+        "interactive fiction",
+        "gedicht*",
+        "poème*",
+        "poema*",
+        "poesi*",
+        "стих*",
     )
 )
 _CREATIVE_VERBS = _Markers(
@@ -795,6 +914,14 @@ _CREATIVE_VERBS = _Markers(
         "напиши",
         "書いて",
         "写一",
+        "schreib*",
+        "écri*",
+        "escrib*",
+        "scriv*",
+        "escrev*",
+        "schrijf*",
+        "napisz*",
+        "напиш*",
     )
 )
 _GREETINGS = (
@@ -948,6 +1075,9 @@ def category_by_rules(excerpt: Excerpt, *, is_agentic: bool, has_code: bool) -> 
             # and the reasoning markers ("what are the trade-offs of this schema?").
             if has_code and category in (Category.TRANSLATION, Category.REWRITING, Category.REASONING):
                 return Category.CODE
+            if category is Category.TRANSLATION and "plain english" in excerpt.text:
+                # "Translate this legalese into plain English": same language, simpler words.
+                return Category.REWRITING
             return category
     if _has_percentage_of_number(excerpt.text) or _is_conversion(excerpt.text):
         return Category.MATH

@@ -22,7 +22,20 @@ MAX_WORDS = 192
 
 # Symbols are found by substring search; keywords by set lookup on the words (much cheaper than
 # one substring scan per keyword).
-_CODE_SYMBOLS = ("```", "def ", "#include", "=>", "();", "){", ") {", "console.", "print(", "</")
+# "pip install" rather than the word "pip": it is also a name ("Pip, my companion app").
+_CODE_SYMBOLS = (
+    "```",
+    "def ",
+    "#include",
+    "=>",
+    "();",
+    "){",
+    ") {",
+    "console.",
+    "print(",
+    "</",
+    "pip install",
+)
 _CODE_WORDS = frozenset(
     [
         "python",
@@ -56,7 +69,6 @@ _CODE_WORDS = frozenset(
         "kubernetes",
         "git",
         "npm",
-        "pip",
         "node.js",
         "django",
         "flask",
