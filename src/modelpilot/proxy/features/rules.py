@@ -54,7 +54,7 @@ _ENGLISH_WORDS = frozenset(
 )
 #: Marks a stem among the phrases: "übersetz*" is found at the start of any word ("übersetzen",
 #: "übersetze", "Übersetzung"), where a phrase must be whole words.
-STEM = "*"
+_STEM = "*"
 
 
 def _is_unspaced(marker: str) -> bool:
@@ -77,9 +77,9 @@ class _Markers:
         by_word: dict[str, list[str]] = {}
         unkeyed: list[str] = []
         self._unspaced = tuple(marker for marker in markers if _is_unspaced(marker))
-        self._stems = tuple(marker.removesuffix(STEM) for marker in markers if marker.endswith(STEM))
+        self._stems = tuple(marker.removesuffix(_STEM) for marker in markers if marker.endswith(_STEM))
         for marker in markers:
-            if _is_unspaced(marker) or marker.endswith(STEM):
+            if _is_unspaced(marker) or marker.endswith(_STEM):
                 continue
             if marker[0].isalnum():
                 by_word.setdefault(marker.split()[0].strip(_EDGE_PUNCTUATION), []).append(marker)
