@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Iterator
@@ -64,6 +65,48 @@ def compiled_templates() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(app, "Environment", environment)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_route_state() -> Iterator[None]:
+    """Control-plane apps built in this process share FastAPI's per-route request state.
+
+    FastAPI (0.16x) analyses an included router's endpoints (signatures, parameter and response
+    models) for each app that includes it, on the app's first request that walks that router:
+    80-190 ms for an app's first request, 100-140 ms more for its first API request, most of the
+    cost of a test that builds an app and sends it a few requests. The control plane's routers are built once per process (``create_app``'s
+    ``_routers``), and the analysis depends only on the route and how it is included, so it is
+    kept here and reused for an equal route and inclusion. Only the dependency-overrides
+    provider (the app) differs from app to app: the state is shared only while an app has no
+    ``dependency_overrides`` (no test sets any), so every request is served as it would be. The
+    routes seen are the cached routers' (80 here, however many apps a process builds); the
+    first app that needed each stays referenced by its state."""
+    try:
+        from fastapi import routing
+
+        build = routing._EffectiveRouteContext.from_api_route
+    except (ImportError, AttributeError):  # another FastAPI: every app analyses its own routes
+        yield
+        return
+    built: dict[int, list[tuple[Any, Any, Any]]] = {}
+    lock = threading.Lock()
+
+    def from_api_route(*, original_route: Any, include_context: Any) -> Any:
+        if getattr(include_context.dependency_overrides_provider, "dependency_overrides", None):
+            return build(original_route=original_route, include_context=include_context)
+        inclusion = dataclasses.replace(include_context, dependency_overrides_provider=None)
+        with lock:
+            for route, seen, context in built.get(id(original_route), ()):
+                if route is original_route and seen == inclusion:
+                    return context
+        context = build(original_route=original_route, include_context=include_context)
+        with lock:  # the entry holds the route, so its id is not reused while it is here
+            built.setdefault(id(original_route), []).append((original_route, inclusion, context))
+        return context
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(routing._EffectiveRouteContext, "from_api_route", staticmethod(from_api_route))
         yield
 
 

@@ -21,6 +21,7 @@ from tests.control.conftest import (  # noqa: F401  (fixtures, re-exported for t
     new_tenant,
     postgres_server_url,
     settings,
+    sqlite_tables,
 )
 from tests.proxy.routing.conftest import harness, sim_url  # noqa: F401  (fixtures)
 from tests.reliability import logbook
