@@ -361,3 +361,32 @@ def test_a_task_told_as_news_in_the_first_turn_is_the_conversations_task() -> No
     )
     derivative = [user("Differentiate f(x) = x^2 sin(x)"), assistant("f'(x) = 2x sin(x) + x^2 cos(x)")]
     assert extract_features(body(*derivative, user("and the integral?"))).category is Category.MATH
+
+
+def test_a_shorter_version_continues_a_summary_but_rewrites_a_tagline() -> None:
+    summary = [
+        user("Summarize this for our newsletter in three sentences:\n\nThe library reopened after ..."),
+        assistant("The library has reopened after a year of renovation ..."),
+    ]
+    assert extract_features(body(*summary, user("now make it shorter"))).category is Category.SUMMARIZATION
+    tagline = [user("Write a tagline for my bike repair shop."), assistant("Back on the road by Friday.")]
+    assert extract_features(body(*tagline, user("make it shorter"))).category is Category.REWRITING
+
+
+def test_stems_of_other_languages_match_inflected_verbs_only_in_text_without_english() -> None:
+    assert (
+        extract_features(body(user("Kun je deze zin vertalen naar het Frans?"))).category
+        is Category.TRANSLATION
+    )
+    assert (
+        extract_features(body(user("¿Me traduces esto al francés? Gracias"))).category is Category.TRANSLATION
+    )
+    # English words around a stem-like word: "tradu*" is not looked for ("traduce" is English too).
+    assert (
+        extract_features(
+            body(user("Why did the press traducing the senator matter to the election?"))
+        ).category
+        is not Category.TRANSLATION
+    )
+    plain = "Translate this clause into plain English for our tenants: 'The Lessee shall not assign ...'"
+    assert extract_features(body(user(plain))).category is Category.REWRITING
