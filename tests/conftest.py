@@ -75,8 +75,9 @@ def shared_route_state() -> Iterator[None]:
     FastAPI (0.16x) analyses an included router's endpoints (signatures, parameter and response
     models) for each app that includes it, on the app's first request that walks that router:
     80-190 ms for an app's first request, 100-140 ms more for its first API request, most of the
-    cost of a test that builds an app and sends it a few requests. The control plane's routers are built once per process (``create_app``'s
-    ``_routers``), and the analysis depends only on the route and how it is included, so it is
+    cost of a test that builds an app and sends it a few requests. The control plane's routers
+    are built once per process (``create_app``'s ``_routers``), and the analysis depends only on
+    the route and how it is included, so it is
     kept here and reused for an equal route and inclusion. Only the dependency-overrides
     provider (the app) differs from app to app: the state is shared only while an app has no
     ``dependency_overrides`` (no test sets any), so every request is served as it would be. The

@@ -76,18 +76,22 @@ class _Markers:
     def __init__(self, markers: tuple[str, ...]) -> None:
         by_word: dict[str, list[str]] = {}
         unkeyed: list[str] = []
-        self._unspaced = tuple(marker for marker in markers if _is_unspaced(marker))
-        self._stems = tuple(marker.removesuffix(_STEM) for marker in markers if marker.endswith(_STEM))
+        unspaced: list[str] = []
+        stems: list[str] = []
         for marker in markers:
-            if _is_unspaced(marker) or marker.endswith(_STEM):
-                continue
-            if marker[0].isalnum():
+            if _is_unspaced(marker):
+                unspaced.append(marker)
+            elif marker.endswith(_STEM):
+                stems.append(marker.removesuffix(_STEM))
+            elif marker[0].isalnum():
                 by_word.setdefault(marker.split()[0].strip(_EDGE_PUNCTUATION), []).append(marker)
             else:
                 unkeyed.append(marker)
         self._by_word = {word: tuple(group) for word, group in by_word.items()}
         self._words = frozenset(by_word)
         self._unkeyed = tuple(unkeyed)
+        self._unspaced = tuple(unspaced)
+        self._stems = tuple(stems)
         # A match of the screen is a phrase found as a substring: a text it does not match holds
         # none of the group, and one it matches is checked phrase by phrase as before.
         self._screens = {
@@ -517,7 +521,6 @@ _RULE_PHRASES: tuple[tuple[Category, tuple[str, ...]], ...] = (
             "extrahier*",
             "extrai*",
             "extrae*",
-            "extraer*",
             "estrai*",
             "estrarre*",
             "sácame",
